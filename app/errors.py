@@ -1,0 +1,146 @@
+"""One error type for the API, mapped to ``{"error": {"code", "message", ...}}`` in one place."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import asyncpg
+import orjson
+from quart import Quart, Response
+from quart_schema import RequestSchemaValidationError
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """An error a client can act on: an HTTP status, a stable code and a human message."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        details: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details or {}
+        self.headers = headers or {}
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"code": self.code, "message": self.message, **self.details}}
+
+
+def unauthorized(message: str = "A valid access token is required.") -> ApiError:
+    return ApiError(401, "UNAUTHORIZED", message, headers={"WWW-Authenticate": "Bearer"})
+
+
+def token_expired() -> ApiError:
+    return ApiError(
+        401,
+        "TOKEN_EXPIRED",
+        "The access token has expired; refresh it and retry.",
+        headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+    )
+
+
+def validation_error(message: str, **details: Any) -> ApiError:
+    return ApiError(400, "VALIDATION_ERROR", message, details=details)
+
+
+def rate_limited(retry_after_seconds: int) -> ApiError:
+    return ApiError(
+        429,
+        "RATE_LIMIT_EXCEEDED",
+        f"Too many requests; retry in {retry_after_seconds} s.",
+        details={"retryAfter": retry_after_seconds},
+        headers={"Retry-After": str(retry_after_seconds)},
+    )
+
+
+def error_response(error: ApiError) -> Response:
+    response = Response(
+        orjson.dumps(error.body()), status=error.status, content_type="application/json"
+    )
+    for name, value in error.headers.items():
+        response.headers[name] = value
+    return response
+
+
+_HTTP_CODES = {
+    404: ("NOT_FOUND", "No such endpoint."),
+    405: ("METHOD_NOT_ALLOWED", "This endpoint does not accept that method."),
+    415: ("VALIDATION_ERROR", "The body must be JSON (Content-Type: application/json)."),
+}
+
+
+def register_error_handlers(app: Quart) -> None:
+    @app.errorhandler(ApiError)
+    async def _api_error(error: ApiError) -> Response:
+        return error_response(error)
+
+    @app.errorhandler(RequestSchemaValidationError)
+    async def _schema_error(error: RequestSchemaValidationError) -> Response:
+        return error_response(_describe_validation(error.validation_error))
+
+    @app.errorhandler(RequestEntityTooLarge)
+    async def _too_large(_: RequestEntityTooLarge) -> Response:
+        limit = app.config.get("MAX_CONTENT_LENGTH")
+        return error_response(
+            validation_error(f"The request body is larger than {limit} bytes.", limit=limit)
+        )
+
+    @app.errorhandler(HTTPException)
+    async def _http_error(error: HTTPException) -> Response:
+        status = error.code or 500
+        code, message = _HTTP_CODES.get(
+            status,
+            ("VALIDATION_ERROR", "The request body must be a JSON object."),
+        )
+        if status >= 500:
+            code, message = "INTERNAL_SERVER_ERROR", "Something went wrong; retry with backoff."
+        return error_response(ApiError(status, code, message))
+
+    @app.errorhandler(asyncpg.PostgresConnectionError)
+    @app.errorhandler(asyncpg.InterfaceError)
+    @app.errorhandler(ConnectionError)
+    @app.errorhandler(TimeoutError)
+    async def _database_unreachable(error: Exception) -> Response:
+        # Nothing was applied (the commit is one statement); no automatic retry, per the spec.
+        log.warning("request failed, database unreachable: %s", error)
+        return error_response(
+            ApiError(
+                500,
+                "INTERNAL_SERVER_ERROR",
+                "The service cannot reach its database; nothing was changed. Retry with backoff.",
+            )
+        )
+
+    @app.errorhandler(Exception)
+    async def _unexpected(error: Exception) -> Response:
+        # The traceback goes to the log, never to the client.
+        log.exception("unhandled error", exc_info=error)
+        return error_response(
+            ApiError(500, "INTERNAL_SERVER_ERROR", "Something went wrong; retry with backoff.")
+        )
+
+
+def _describe_validation(error: Exception) -> ApiError:
+    errors = getattr(error, "errors", None)
+    if callable(errors):
+        problems = [
+            {
+                "field": ".".join(str(part) for part in item.get("loc", ())) or "body",
+                "problem": item.get("msg", "invalid"),
+            }
+            for item in errors(include_url=False, include_context=False, include_input=False)
+        ]
+        summary = "; ".join(f"{p['field']}: {p['problem']}" for p in problems)
+        return validation_error(f"The request body is invalid: {summary}", fields=problems)
+    return validation_error("The request body must be a JSON object.")

@@ -1,0 +1,77 @@
+"""Every Redis key and channel name, in one place.
+
+The leaderboard keys share one hash tag (``{namespace}``) so that the apply script, which
+touches all of them atomically, also works on a Redis Cluster. Rate-limit keys deliberately
+do not carry it: they spread over the cluster.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Keys:
+    namespace: str
+
+    @property
+    def _tag(self) -> str:
+        return "{" + self.namespace + "}"
+
+    # The ranking of every user with points: a sorted set scored by points.
+    @property
+    def ranking(self) -> str:
+        return f"{self._tag}:ranking"
+
+    # user id -> the member under which the user currently stands in the ranking.
+    @property
+    def members(self) -> str:
+        return f"{self._tag}:members"
+
+    # user id -> username, so the script can build the top-10 message by itself.
+    @property
+    def names(self) -> str:
+        return f"{self._tag}:names"
+
+    # Ordered "user:score" pairs of the last published top 10 (the change detector).
+    @property
+    def top10(self) -> str:
+        return f"{self._tag}:top10"
+
+    # The last published LEADERBOARD_UPDATE message, as sent to clients.
+    @property
+    def message(self) -> str:
+        return f"{self._tag}:message"
+
+    @property
+    def version(self) -> str:
+        return f"{self._tag}:version"
+
+    @property
+    def epoch(self) -> str:
+        return f"{self._tag}:epoch"
+
+    @property
+    def updates_channel(self) -> str:
+        return f"{self.namespace}:updates"
+
+    def leaderboard_keys(self) -> list[str]:
+        """The keys of the apply script, in its KEYS order."""
+        return [
+            self.ranking,
+            self.members,
+            self.names,
+            self.top10,
+            self.message,
+            self.version,
+            self.epoch,
+        ]
+
+    def rate_limit(self, user_id: str) -> str:
+        return f"{self.namespace}:ratelimit:{user_id}"
+
+    def login_limit_user(self, username: str) -> str:
+        return f"{self.namespace}:ratelimit:login:user:{username.lower()}"
+
+    def login_limit_client(self, client: str) -> str:
+        return f"{self.namespace}:ratelimit:login:client:{client}"

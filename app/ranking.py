@@ -1,0 +1,84 @@
+"""The one ranking rule, shared by PostgreSQL queries, the Redis encoding and the responses.
+
+Higher score first; equal scores share a rank (1 + the number of strictly higher scores);
+among equal scores whoever reached the score first is listed first; a remaining tie goes to
+the larger user id. PostgreSQL: ``ORDER BY score DESC, reached_at ASC, id DESC``. Redis lists
+``ZREVRANGE`` of members ``<16-digit (MAX - reached_at µs)>:<user id>`` in exactly that order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+
+TOP_N = 10
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Larger than any microsecond timestamp we will see (year 2255) and below 2**53, so the
+# difference stays exact even where a client parses it as a double.
+_MAX_MICROS = 9_000_000_000_000_000
+
+
+@dataclass(frozen=True)
+class BoardEntry:
+    user_id: str
+    username: str
+    score: int
+    rank: int
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "userId": self.user_id,
+            "username": self.username,
+            "score": self.score,
+            "rank": self.rank,
+        }
+
+
+def micros(moment: datetime) -> int:
+    """Exact microseconds since the Unix epoch (no float rounding)."""
+    return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+def ranking_member(user_id: str, reached_at: datetime) -> str:
+    return f"{_MAX_MICROS - micros(reached_at):016d}:{user_id}"
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def shared_ranks(rows: Sequence[tuple[str, str, int]]) -> list[BoardEntry]:
+    """Rank rows already in ranking order: equal scores share the rank of the first of them."""
+    entries: list[BoardEntry] = []
+    rank = 0
+    previous: int | None = None
+    for position, (user_id, username, score) in enumerate(rows, start=1):
+        if score != previous:
+            rank, previous = position, score
+        entries.append(BoardEntry(user_id, username, score, rank))
+    return entries
+
+
+TOP_SQL = """
+SELECT id::text AS user_id, username, score, reached_at
+  FROM users
+ WHERE score > 0
+ ORDER BY score DESC, reached_at ASC, id DESC
+ LIMIT $1
+"""
+
+RANK_SQL = "SELECT 1 + count(*) FROM users WHERE score > $1"
+
+
+async def top_rows(
+    conn: asyncpg.Connection | asyncpg.Pool, limit: int = TOP_N
+) -> list[asyncpg.Record]:
+    return list(await conn.fetch(TOP_SQL, limit))
+
+
+async def rank_of_score(conn: asyncpg.Connection | asyncpg.Pool, score: int) -> int:
+    """The database's rank for a score (used when the ranking cache is unreachable)."""
+    return int(await conn.fetchval(RANK_SQL, score))
