@@ -253,3 +253,7 @@ async def _load_actions(path: Path) -> int:
         await conn.close()
     print(f"loaded {count} actions from {path} (running servers pick them up within 30 s)")
     return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -7,7 +7,7 @@ import json
 
 import asyncpg
 import pytest
-from quart.typing import ClientProtocol as ClientProtocol
+from quart.typing import TestClientProtocol as ClientProtocol
 
 from app.settings import Settings
 from app.tokens import Identity, issue_access_token
