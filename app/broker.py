@@ -14,6 +14,7 @@ from redis.exceptions import RedisError
 
 from app.board import Board
 from app.keys import Keys
+from app.redis_health import RedisHealth
 
 log = logging.getLogger(__name__)
 
@@ -21,10 +22,14 @@ _BACKOFF_START, _BACKOFF_MAX = 0.2, 5.0
 
 
 class Subscription:
-    def __init__(self, redis: Redis, keys: Keys, board: Board) -> None:
+    def __init__(self, redis: Redis, keys: Keys, board: Board, health: RedisHealth) -> None:
         self._redis = redis
         self._keys = keys
         self._board = board
+        # Shared with the request path: a lost subscription marks Redis down, and getting it
+        # back marks Redis up, which re-applies what was committed meanwhile even when no
+        # request comes in to notice.
+        self._health = health
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self.connected = asyncio.Event()
@@ -51,6 +56,7 @@ class Subscription:
             except (RedisError, OSError) as error:
                 if self.connected.is_set():
                     log.warning("lost the leaderboard subscription (%s); resubscribing", error)
+                self._health.failed(error, "subscription")
             except Exception:
                 log.exception("leaderboard subscription failed; resubscribing")
             self.connected.clear()
@@ -65,6 +71,7 @@ class Subscription:
             if stored is not None:
                 self._board.offer(stored)
             self.connected.set()
+            self._health.succeeded()
             log.info("subscribed to %s", self._keys.updates_channel)
             while True:
                 message = await pubsub.get_message(timeout=30.0)

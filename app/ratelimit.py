@@ -7,6 +7,7 @@ sliding window in this process (so during an outage the limit holds per process)
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 import uuid
 from collections import deque
 
@@ -22,7 +23,7 @@ _MAX_LOCAL_KEYS = 100_000
 class LocalSlidingWindow:
     """The same sliding-log rule as lua/rate_limit.lua, in memory."""
 
-    def __init__(self, clock: type[time.monotonic] | None = None) -> None:
+    def __init__(self, clock: Callable[[], float] | None = None) -> None:
         self._logs: dict[str, deque[float]] = {}
         self._clock = clock or time.monotonic
 

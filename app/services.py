@@ -91,7 +91,7 @@ class Services:
                 health=health,
             ),
             passwords=Passwords(settings.password_time_cost, settings.password_memory_kib),
-            subscription=Subscription(subscriber_redis, keys, board),
+            subscription=Subscription(subscriber_redis, keys, board, health),
             _subscriber_redis=subscriber_redis,
             _tasks=[],
         )
