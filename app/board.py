@@ -65,9 +65,12 @@ class Board:
         self.current: Snapshot | None = None
         self._listeners: list[Listener] = []
 
-    def offer(self, message: bytes) -> bool:
+    def offer(self, message: bytes | str) -> bool:
         """Take the message if it is newer than the current one; True when taken."""
-        snapshot = snapshot_from_message(message)
+        # redis-py types replies as bytes or str; ours are bytes (no decode_responses).
+        snapshot = snapshot_from_message(
+            message if isinstance(message, bytes) else message.encode()
+        )
         if self.current is not None and snapshot.order <= self.current.order:
             return False
         self.current = snapshot

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import replace
-from collections.abc import AsyncIterator, Coroutine
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import asyncpg
 from redis.asyncio import Redis
@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from app.scoring import Committed
 
 log = logging.getLogger(__name__)
+P = ParamSpec("P")
+T = TypeVar("T")
 
 SEED_BATCH = 1000
 # Applies lost while Redis was away are re-read from this far before the outage began, to
@@ -191,12 +193,14 @@ class LeaderboardCache:
 
     # -- Redis calls --------------------------------------------------------------------------
 
-    async def _call(self, function, *args):  # type: ignore[no-untyped-def]
+    async def _call(
+        self, function: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs
+    ) -> T | None:
         """Call Redis; on failure note the outage and return None."""
         if not self._health.available():
             return None
         try:
-            result = await function(*args)
+            result = await function(*args, **kwargs)
         except _REDIS_ERRORS as error:
             self._health.failed(error, "leaderboard update")
             return None

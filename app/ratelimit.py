@@ -7,9 +7,9 @@ sliding window in this process (so during an outage the limit holds per process)
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 import uuid
 from collections import deque
+from collections.abc import Callable
 
 from redis.exceptions import RedisError
 

@@ -150,7 +150,9 @@ async def redis(backing_servers: BackingServers, namespace: str) -> AsyncIterato
     await client.aclose()
 
 
-def make_settings(database_url: str, redis_url: str, namespace: str, **overrides: object) -> Settings:
+def make_settings(
+    database_url: str, redis_url: str, namespace: str, **overrides: object
+) -> Settings:
     settings = Settings(
         database_url=database_url,
         redis_url=redis_url,

@@ -11,14 +11,18 @@ from tests.conftest import TEST_SECRET, services_of
 
 
 async def register(client, username="alice", password="correct horse"):  # type: ignore[no-untyped-def]
-    return await client.post("/api/auth/register", json={"username": username, "password": password})
+    return await client.post(
+        "/api/auth/register", json={"username": username, "password": password}
+    )
 
 
 async def login(client, username="alice", password="correct horse"):  # type: ignore[no-untyped-def]
     return await client.post("/api/auth/login", json={"username": username, "password": password})
 
 
-async def test_register_then_log_in_gives_a_working_token_pair(client, db: asyncpg.Connection) -> None:
+async def test_register_then_log_in_gives_a_working_token_pair(
+    client, db: asyncpg.Connection
+) -> None:
     created = await register(client)
     assert created.status_code == 201
     account = await created.get_json()

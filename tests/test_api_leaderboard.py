@@ -10,7 +10,9 @@ from tests.conftest import services_of
 
 
 async def complete(client, player, action_id):  # type: ignore[no-untyped-def]
-    response = await client.post("/api/action/complete", json={"actionId": action_id}, headers=player.headers)
+    response = await client.post(
+        "/api/action/complete", json={"actionId": action_id}, headers=player.headers
+    )
     assert response.status_code == 200, await response.get_json()
     return await response.get_json()
 
@@ -38,7 +40,12 @@ async def test_the_board_lists_the_top_ten_with_shared_ranks(client, make_player
 
     body = await (await client.get("/api/leaderboard")).get_json()
     rows = [(u["username"], u["score"], u["rank"]) for u in body["users"]]
-    assert rows[:4] == [("player_00", 100, 1), ("player_02", 60, 2), ("player_01", 60, 2), ("player_03", 50, 4)]
+    assert rows[:4] == [
+        ("player_00", 100, 1),
+        ("player_02", 60, 2),
+        ("player_01", 60, 2),
+        ("player_03", 50, 4),
+    ]
     assert len(rows) == 10
     assert rows[4:] == [(f"player_{i:02d}", 20, 5) for i in range(4, 10)]
     assert body["updatedAt"].endswith("Z")

@@ -8,7 +8,15 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from app.catalog import Action, Catalog, CatalogError, demo_catalog_path, list_actions, parse_catalog_file, upsert_actions
+from app.catalog import (
+    Action,
+    Catalog,
+    CatalogError,
+    demo_catalog_path,
+    list_actions,
+    parse_catalog_file,
+    upsert_actions,
+)
 
 
 def test_the_demo_catalog_has_the_three_kinds_the_spec_names() -> None:
@@ -21,9 +29,14 @@ def test_the_demo_catalog_has_the_three_kinds_the_spec_names() -> None:
 
 def test_csv_files_load(tmp_path: Path) -> None:
     path = tmp_path / "actions.csv"
-    path.write_text("id,name,points,repeat,active\nquiz_9,Quiz nine,10,once,yes\nold,Old,5,once,no\n")
+    path.write_text(
+        "id,name,points,repeat,active\nquiz_9,Quiz nine,10,once,yes\nold,Old,5,once,no\n"
+    )
     actions = parse_catalog_file(path)
-    assert actions == [Action("quiz_9", "Quiz nine", 10, "once", "", True), Action("old", "Old", 5, "once", "", False)]
+    assert actions == [
+        Action("quiz_9", "Quiz nine", 10, "once", "", True),
+        Action("old", "Old", 5, "once", "", False),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -37,7 +50,9 @@ def test_csv_files_load(tmp_path: Path) -> None:
         ({"id": "q", "name": "Q", "points": 5, "repeat": "hourly"}, "repeat"),
     ],
 )
-def test_bad_entries_are_reported_with_their_place(tmp_path: Path, entry: dict[str, object], problem: str) -> None:
+def test_bad_entries_are_reported_with_their_place(
+    tmp_path: Path, entry: dict[str, object], problem: str
+) -> None:
     path = tmp_path / "a.json"
     path.write_text(json.dumps([entry]))
     with pytest.raises(CatalogError, match=problem):
@@ -51,8 +66,12 @@ def test_duplicate_ids_are_refused(tmp_path: Path) -> None:
         parse_catalog_file(path)
 
 
-async def test_upsert_updates_points_and_the_copy_hides_inactive_actions(db: asyncpg.Connection) -> None:
-    await upsert_actions(db, [Action("quiz_1", "Quiz", 10), Action("gone", "Gone", 10, active=False)])
+async def test_upsert_updates_points_and_the_copy_hides_inactive_actions(
+    db: asyncpg.Connection,
+) -> None:
+    await upsert_actions(
+        db, [Action("quiz_1", "Quiz", 10), Action("gone", "Gone", 10, active=False)]
+    )
     await upsert_actions(db, [Action("quiz_1", "Quiz", 20)])
     assert [(a.id, a.points) for a in await list_actions(db)] == [("gone", 10), ("quiz_1", 20)]
     catalog = Catalog()

@@ -19,7 +19,9 @@ from tests.conftest import TEST_SECRET
 from tests.support.server_process import free_port
 
 
-def leaderboard(*args: str, env: dict[str, str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def leaderboard(
+    *args: str, env: dict[str, str], cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "app.cli", *args],
         env={**os.environ, **env},
@@ -35,7 +37,9 @@ def operator_env(database_url: str) -> dict[str, str]:
     return {"DATABASE_URL": database_url, "JWT_SECRET": TEST_SECRET}
 
 
-async def test_token_creates_missing_users_and_prints_one_token_each(operator_env, db: asyncpg.Connection) -> None:
+async def test_token_creates_missing_users_and_prints_one_token_each(
+    operator_env, db: asyncpg.Connection
+) -> None:
     result = leaderboard("token", "alice", "bob", "alice", env=operator_env)
     assert result.returncode == 0, result.stderr
     tokens = result.stdout.split()
@@ -70,7 +74,9 @@ def test_migrate_reports_a_current_schema(operator_env) -> None:
 
 
 def test_serve_without_urls_points_to_dev() -> None:
-    result = leaderboard("serve", env={"DATABASE_URL": "", "REDIS_URL": "", "JWT_SECRET": TEST_SECRET})
+    result = leaderboard(
+        "serve", env={"DATABASE_URL": "", "REDIS_URL": "", "JWT_SECRET": TEST_SECRET}
+    )
     assert result.returncode == 2
     assert "leaderboard dev" in result.stderr
 
@@ -113,7 +119,9 @@ def test_dev_starts_everything_offers_a_demo_login_and_stops_on_ctrl_c(tmp_path:
         )
         try:
             wait_for_health(port, process)
-            tokens = post(port, "/api/auth/login", {"username": "demo", "password": "demo-password"})
+            tokens = post(
+                port, "/api/auth/login", {"username": "demo", "password": "demo-password"}
+            )
             access = str(tokens["accessToken"])
             request = urllib.request.Request(
                 f"http://127.0.0.1:{port}/api/action/complete",
@@ -126,7 +134,10 @@ def test_dev_starts_everything_offers_a_demo_login_and_stops_on_ctrl_c(tmp_path:
                     assert attempt == 0 and outcome["pointsEarned"] == 10
             except urllib.error.HTTPError as error:
                 # On the second run the completion from the first is still there.
-                assert attempt == 1 and json.loads(error.read())["error"]["code"] == "ALREADY_COMPLETED"
+                assert (
+                    attempt == 1
+                    and json.loads(error.read())["error"]["code"] == "ALREADY_COMPLETED"
+                )
         finally:
             process.send_signal(signal.SIGINT)
             output, _ = process.communicate(timeout=30)

@@ -9,7 +9,13 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from app.migrations import MigrationError, available_migrations, current_version, is_current, migrate
+from app.migrations import (
+    MigrationError,
+    available_migrations,
+    current_version,
+    is_current,
+    migrate,
+)
 
 
 @pytest.fixture
@@ -44,13 +50,22 @@ async def test_a_database_ahead_of_the_files_is_refused(db: asyncpg.Connection) 
         await migrate(db)
 
 
-async def test_a_new_file_is_applied_on_the_next_run(db: asyncpg.Connection, tmp_path: Path) -> None:
+async def test_a_new_file_is_applied_on_the_next_run(
+    db: asyncpg.Connection, tmp_path: Path
+) -> None:
     folder = tmp_path / "sql"
     shutil.copytree(available_migrations()[0].path.parent, folder)
     next_version = len(available_migrations()) + 1
-    (folder / f"{next_version:03d}_add_motto.sql").write_text("ALTER TABLE users ADD COLUMN motto text;")
+    (folder / f"{next_version:03d}_add_motto.sql").write_text(
+        "ALTER TABLE users ADD COLUMN motto text;"
+    )
     assert await migrate(db, folder) == [next_version]
-    assert await db.fetchval("SELECT count(*) FROM information_schema.columns WHERE column_name = 'motto'") == 1
+    assert (
+        await db.fetchval(
+            "SELECT count(*) FROM information_schema.columns WHERE column_name = 'motto'"
+        )
+        == 1
+    )
 
 
 def test_files_must_be_numbered_without_gaps(tmp_path: Path) -> None:

@@ -35,8 +35,13 @@ async def proxy_to(url: str) -> TcpProxy:
 
 
 @pytest.fixture
-async def proxies(backing_servers: BackingServers, database_url: str) -> AsyncIterator[dict[str, TcpProxy]]:
-    found = {"postgres": await proxy_to(database_url), "redis": await proxy_to(backing_servers.redis_url)}
+async def proxies(
+    backing_servers: BackingServers, database_url: str
+) -> AsyncIterator[dict[str, TcpProxy]]:
+    found = {
+        "postgres": await proxy_to(database_url),
+        "redis": await proxy_to(backing_servers.redis_url),
+    }
     yield found
     for proxy in found.values():
         await proxy.cut()
@@ -59,7 +64,9 @@ async def fragile_app(
 
 
 async def complete(client, player, action_id):  # type: ignore[no-untyped-def]
-    return await client.post("/api/action/complete", json={"actionId": action_id}, headers=player.headers)
+    return await client.post(
+        "/api/action/complete", json={"actionId": action_id}, headers=player.headers
+    )
 
 
 async def eventually(condition, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
@@ -89,7 +96,10 @@ async def test_with_redis_down_updates_succeed_reads_answer_and_the_limit_holds(
     assert [u["username"] for u in (await board.get_json())["users"]] == ["alice"]  # cached
 
     # The per-process fallback keeps the limit (4 per minute here): bob has used 1.
-    statuses = [(await complete(client, bob, a)).status_code for a in ("quiz_a", "quiz_b", "quiz_c", "level_b")]
+    statuses = [
+        (await complete(client, bob, a)).status_code
+        for a in ("quiz_a", "quiz_b", "quiz_c", "level_b")
+    ]
     assert statuses == [200, 200, 200, 429]
 
     await proxies["redis"].restore()
@@ -111,7 +121,9 @@ async def test_a_redis_that_lost_its_data_is_rebuilt_from_the_database(
     alice, bob = await make_player("alice"), await make_player("bob")
     await complete(client, alice, "boss")
     await complete(client, bob, "quiz_a")
-    await redis.delete(*Keys(namespace).leaderboard_keys())  # as after a restart without persistence
+    await redis.delete(
+        *Keys(namespace).leaderboard_keys()
+    )  # as after a restart without persistence
 
     after = await complete(client, bob, "level_a")
 

@@ -24,7 +24,11 @@ SELECT id::text FROM users WHERE score > 0 ORDER BY score DESC, reached_at ASC, 
 def test_shared_ranks_skip_after_ties() -> None:
     rows = [("a", "a", 100), ("b", "b", 90), ("c", "c", 90), ("d", "d", 80)]
     assert [e.rank for e in shared_ranks(rows)] == [1, 2, 2, 4]
-    assert [e.rank for e in shared_ranks([("a", "a", 5), ("b", "b", 5), ("c", "c", 5)])] == [1, 1, 1]
+    assert [e.rank for e in shared_ranks([("a", "a", 5), ("b", "b", 5), ("c", "c", 5)])] == [
+        1,
+        1,
+        1,
+    ]
     assert shared_ranks([]) == []
 
 
@@ -85,7 +89,10 @@ async def test_equal_scores_reached_at_the_same_instant_order_by_id(
     ids = [str(uuid.uuid4()) for _ in range(12)]
     await db.executemany(
         "INSERT INTO users (id, username, score, reached_at, updated_at) VALUES ($1, $2, $3, $4, now())",
-        [(uid, f"same_{i:02d}", 40 if i % 3 else 70, instant + timedelta(microseconds=i % 2)) for i, uid in enumerate(ids)],
+        [
+            (uid, f"same_{i:02d}", 40 if i % 3 else 70, instant + timedelta(microseconds=i % 2))
+            for i, uid in enumerate(ids)
+        ],
     )
     leaderboard = services_of(app).leaderboard
     await redis.delete(*Keys(namespace).leaderboard_keys())

@@ -39,7 +39,9 @@ async def published(redis: Redis, keys: Keys) -> dict[str, object]:
     return orjson.loads(await redis.get(keys.message))
 
 
-async def test_apply_on_a_cold_ranking_asks_for_a_seed_and_publishes_nothing(scripts, redis, namespace) -> None:
+async def test_apply_on_a_cold_ranking_asks_for_a_seed_and_publishes_nothing(
+    scripts, redis, namespace
+) -> None:
     result = await scripts.apply_score(standing(str(uuid.uuid4()), 10, T0), "t")
     assert result.cold
     assert not result.top_changed
@@ -51,9 +53,16 @@ async def test_apply_ranks_and_publishes_when_the_top_changes(warm, redis, names
     alice, bob = str(uuid.uuid4()), str(uuid.uuid4())
 
     first = await warm.apply_score(standing(alice, 10, T0, "alice"), "2026-11-28T12:00:01.000Z")
-    second = await warm.apply_score(standing(bob, 50, T0 + timedelta(seconds=1), "bob"), "2026-11-28T12:00:02.000Z")
+    second = await warm.apply_score(
+        standing(bob, 50, T0 + timedelta(seconds=1), "bob"), "2026-11-28T12:00:02.000Z"
+    )
 
-    assert (first.applied, first.rank, first.previous_rank, first.top_changed) == (True, 1, None, True)
+    assert (first.applied, first.rank, first.previous_rank, first.top_changed) == (
+        True,
+        1,
+        None,
+        True,
+    )
     assert (second.rank, second.top_changed) == (1, True)
     assert second.version == first.version + 1
     message = await published(redis, keys)
@@ -113,7 +122,9 @@ async def test_a_changed_score_inside_the_top_ten_is_a_change(warm) -> None:
     assert moved.previous_rank == 1
 
 
-async def test_ties_share_a_rank_and_the_earlier_reacher_comes_first(warm, redis, namespace) -> None:
+async def test_ties_share_a_rank_and_the_earlier_reacher_comes_first(
+    warm, redis, namespace
+) -> None:
     a, b, c, d = (str(uuid.uuid4()) for _ in range(4))
     await warm.apply_score(standing(a, 100, T0), "t")
     await warm.apply_score(standing(c, 90, T0 + timedelta(seconds=5)), "t")
@@ -137,7 +148,9 @@ async def test_scripts_survive_script_flush(warm, redis, namespace) -> None:
     assert (await warm.rate_limit(f"{namespace}:rl", 1, 1000, "x")).allowed
 
 
-async def test_a_lost_version_counter_makes_the_ranking_cold_and_a_seed_starts_a_new_epoch(warm, redis, namespace) -> None:
+async def test_a_lost_version_counter_makes_the_ranking_cold_and_a_seed_starts_a_new_epoch(
+    warm, redis, namespace
+) -> None:
     keys = Keys(namespace)
     await warm.apply_score(standing(str(uuid.uuid4()), 10, T0), "t")
     old_epoch = (await published(redis, keys))["epoch"]
@@ -161,7 +174,9 @@ async def test_publish_top10_upserts_a_batch_idempotently(warm, redis, namespace
     assert await redis.zcard(Keys(namespace).ranking) == 3
 
 
-async def test_rate_limit_allows_the_limit_then_refuses_with_a_retry_time(scripts, namespace) -> None:
+async def test_rate_limit_allows_the_limit_then_refuses_with_a_retry_time(
+    scripts, namespace
+) -> None:
     key = f"{namespace}:rl"
     decisions = [await scripts.rate_limit(key, 3, 60_000, str(i)) for i in range(5)]
     assert [d.allowed for d in decisions] == [True, True, True, False, False]

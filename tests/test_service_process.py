@@ -17,7 +17,9 @@ from tests.support.server_process import ServerProcess
 
 
 @pytest.fixture
-def server_env(backing_servers: BackingServers, database_url: str, namespace: str) -> dict[str, str]:
+def server_env(
+    backing_servers: BackingServers, database_url: str, namespace: str
+) -> dict[str, str]:
     return {
         "DATABASE_URL": database_url,
         "REDIS_URL": backing_servers.redis_url,
@@ -34,9 +36,13 @@ async def test_a_new_user_registers_logs_in_scores_and_sees_the_board(
     await upsert_actions(db, TEST_ACTIONS)
     with ServerProcess(server_env, tmp_path, workers=2) as server:
         async with httpx.AsyncClient(base_url=server.base_url) as http:
-            created = await http.post("/api/auth/register", json={"username": "Ada", "password": "analytical engine"})
+            created = await http.post(
+                "/api/auth/register", json={"username": "Ada", "password": "analytical engine"}
+            )
             assert created.status_code == 201
-            login = await http.post("/api/auth/login", json={"username": "ada", "password": "analytical engine"})
+            login = await http.post(
+                "/api/auth/login", json={"username": "ada", "password": "analytical engine"}
+            )
             assert login.status_code == 200
             tokens = login.json()
             auth = {"Authorization": f"Bearer {tokens['accessToken']}"}
@@ -68,9 +74,12 @@ async def test_a_new_user_registers_logs_in_scores_and_sees_the_board(
 def test_serve_refuses_a_weak_secret_with_one_line(server_env) -> None:
     env = {**server_env, "JWT_SECRET": "secret"}
     result = subprocess.run(
-        [sys.executable, "-m", "app.cli", "serve"], env=env, capture_output=True, text=True, timeout=30
+        [sys.executable, "-m", "app.cli", "serve"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1
     assert "JWT_SECRET" in result.stderr
-

@@ -36,7 +36,12 @@ def test_the_secret_never_appears_in_repr() -> None:
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("PORT", "abc"), ("PORT", "70000"), ("RATE_LIMIT_PER_MINUTE", "0"), ("WS_PING_INTERVAL_SECONDS", "-1")],
+    [
+        ("PORT", "abc"),
+        ("PORT", "70000"),
+        ("RATE_LIMIT_PER_MINUTE", "0"),
+        ("WS_PING_INTERVAL_SECONDS", "-1"),
+    ],
 )
 def test_bad_numbers_are_explained(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
@@ -45,7 +50,12 @@ def test_bad_numbers_are_explained(name: str, value: str) -> None:
 
 def test_knobs_are_read() -> None:
     settings = Settings.from_env(
-        {"JWT_SECRET": STRONG, "PORT": "8080", "RATE_LIMIT_PER_MINUTE": "25", "READ_DATABASE_URL": "postgresql://r/x"}
+        {
+            "JWT_SECRET": STRONG,
+            "PORT": "8080",
+            "RATE_LIMIT_PER_MINUTE": "25",
+            "READ_DATABASE_URL": "postgresql://r/x",
+        }
     )
     assert (settings.port, settings.rate_limit_per_minute) == (8080, 25)
     assert settings.read_database_url == "postgresql://r/x"

@@ -47,7 +47,9 @@ def test_a_token_we_issued_verifies_to_its_identity() -> None:
     assert verify_access_token(token, SECRET) == ALICE
     header = jwt.get_unverified_header(token)
     assert header["alg"] == "HS256"
-    assert jwt.decode(token, SECRET, algorithms=["HS256"])["exp"] - int(time.time()) in range(895, 901)
+    assert jwt.decode(token, SECRET, algorithms=["HS256"])["exp"] - int(time.time()) in range(
+        895, 901
+    )
 
 
 def test_expired() -> None:
@@ -82,7 +84,14 @@ def test_malformed(token: str) -> None:
 
 @pytest.mark.parametrize(
     "overrides",
-    [{"sub": None}, {"sub": "not-a-uuid"}, {"exp": None}, {"iss": "someone-else"}, {"typ": "refresh"}, {"username": None}],
+    [
+        {"sub": None},
+        {"sub": "not-a-uuid"},
+        {"exp": None},
+        {"iss": "someone-else"},
+        {"typ": "refresh"},
+        {"username": None},
+    ],
     ids=["missing-sub", "bad-sub", "missing-exp", "wrong-issuer", "wrong-type", "missing-username"],
 )
 def test_claims_we_require(overrides: dict[str, object]) -> None:
