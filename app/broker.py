@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Mapping
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -22,10 +23,20 @@ _BACKOFF_START, _BACKOFF_MAX = 0.2, 5.0
 
 
 class Subscription:
-    def __init__(self, redis: Redis, keys: Keys, board: Board, health: RedisHealth) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        keys: Keys,
+        board: Board,
+        health: RedisHealth,
+        control: Mapping[str, Callable[[bytes], None]] | None = None,
+    ) -> None:
         self._redis = redis
         self._keys = keys
         self._board = board
+        # Further channels on the same connection (the live node's control channel), so a
+        # process still holds one subscription.
+        self._control = {name.encode(): handler for name, handler in (control or {}).items()}
         # Shared with the request path: a lost subscription marks Redis down, and getting it
         # back marks Redis up, which re-applies what was committed meanwhile even when no
         # request comes in to notice.
@@ -65,7 +76,7 @@ class Subscription:
 
     async def _listen(self) -> None:
         async with self._redis.pubsub(ignore_subscribe_messages=True) as pubsub:
-            await pubsub.subscribe(self._keys.updates_channel)
+            await pubsub.subscribe(self._keys.updates_channel, *self._control)
             # Subscribed first, then read the stored message: nothing can fall in between.
             stored = await self._redis.get(self._keys.message)
             if stored is not None:
@@ -79,5 +90,10 @@ class Subscription:
                     # Idle: a PING proves the connection still works (a dead peer raises here).
                     await pubsub.ping()
                     continue
-                if message["type"] == "message":
+                if message["type"] != "message":
+                    continue
+                handler = self._control.get(message["channel"])
+                if handler is not None:
+                    handler(message["data"])
+                else:
                     self._board.offer(message["data"])

@@ -89,18 +89,11 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def run_hypercorn(settings: Settings, workers: int) -> int:
-    from hypercorn.config import Config
-    from hypercorn.run import run
+    """Serve the API and the live endpoint on one port (see app/live/serve.py)."""
+    from app.live import serve
 
-    config = Config()
-    config.bind = [f"{settings.host}:{settings.port}"]
-    config.application_path = "app.main:app_from_env()"
-    config.workers = max(0, workers) if workers != 1 else 0  # 0: serve in this process
-    config.worker_class = "uvloop" if sys.platform != "win32" else "asyncio"
-    config.graceful_timeout = 10
-    config.accesslog = None
-    config.errorlog = "-"
-    return run(config)
+    config = serve.hypercorn_config(settings.host, settings.port)
+    return serve.run(config, max(1, workers))
 
 
 def _require_urls(settings: Settings) -> None:

@@ -67,6 +67,39 @@ class Keys:
             self.epoch,
         ]
 
+    # The reconciler (app/reconcile.py): the lock that lets one node at a time run it, and the
+    # database time its last pass began (where the next incremental pass starts). Under the
+    # hash tag: the swap script checks the lock in the same atomic step as the rename.
+    @property
+    def reconcile_lock(self) -> str:
+        return f"{self._tag}:reconcile:lock"
+
+    @property
+    def reconcile_watermark(self) -> str:
+        return f"{self._tag}:reconcile:watermark"
+
+    def rebuild_keys(self) -> list[str]:
+        """Where a full rebuild stages the ranking, members and names before renaming them
+        over the live ones (same hash tag, so RENAME stays within one cluster slot)."""
+        return [
+            f"{self._tag}:rebuild:ranking",
+            f"{self._tag}:rebuild:members",
+            f"{self._tag}:rebuild:names",
+        ]
+
+    # A user's live WebSocket connections on every node (app/live/registry.py). Not under the
+    # hash tag: one key per user, touched alone, so they spread over a cluster.
+    def live_connections(self, user_id: str) -> str:
+        return f"{self.namespace}:live:user:{user_id}"
+
+    # Control messages for one node (e.g. "close this connection"); the node id completes it.
+    @property
+    def live_control_prefix(self) -> str:
+        return f"{self.namespace}:live:node:"
+
+    def live_control_channel(self, node_id: str) -> str:
+        return self.live_control_prefix + node_id
+
     def rate_limit(self, user_id: str) -> str:
         return f"{self.namespace}:ratelimit:{user_id}"
 

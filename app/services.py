@@ -16,6 +16,8 @@ from app.broker import Subscription
 from app.catalog import Catalog
 from app.keys import Keys
 from app.leaderboard import LeaderboardCache
+from app.live.node import LiveNode
+from app.live.registry import Registry
 from app.passwords import Passwords
 from app.ratelimit import RateLimiter
 from app.redis_health import RedisHealth
@@ -40,6 +42,7 @@ class Services:
     leaderboard: LeaderboardCache
     passwords: Passwords
     subscription: Subscription
+    live: LiveNode
     _subscriber_redis: Redis
     _tasks: list[asyncio.Task[None]]
 
@@ -70,6 +73,19 @@ class Services:
         board = Board()
         catalog = Catalog()
         await catalog.refresh(pool)
+        leaderboard = LeaderboardCache(
+            redis=redis,
+            scripts=scripts,
+            keys=keys,
+            pool=pool,
+            read_pool=read_pool,
+            board=board,
+            health=health,
+        )
+        registry = Registry(redis, keys, LiveNode.new_node_id(), settings.ws_max_per_user)
+        with contextlib.suppress(RedisError, OSError):
+            await registry.load()
+        live = LiveNode(settings, board, registry, leaderboard.snapshot)
         services = cls(
             settings=settings,
             pool=pool,
@@ -81,21 +97,17 @@ class Services:
             board=board,
             catalog=catalog,
             limiter=RateLimiter(scripts, health, settings.rate_limit_window_seconds),
-            leaderboard=LeaderboardCache(
-                redis=redis,
-                scripts=scripts,
-                keys=keys,
-                pool=pool,
-                read_pool=read_pool,
-                board=board,
-                health=health,
-            ),
+            leaderboard=leaderboard,
             passwords=Passwords(settings.password_time_cost, settings.password_memory_kib),
-            subscription=Subscription(subscriber_redis, keys, board, health),
+            subscription=Subscription(
+                subscriber_redis, keys, board, health, {registry.control_channel: live.on_control}
+            ),
+            live=live,
             _subscriber_redis=subscriber_redis,
             _tasks=[],
         )
         services.subscription.start()
+        live.start()
         services._tasks.append(asyncio.create_task(services._refresh_catalog_forever()))
         return services
 
@@ -108,6 +120,7 @@ class Services:
                 log.warning("could not refresh the action catalog: %s", error)
 
     async def close(self) -> None:
+        await self.live.close()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

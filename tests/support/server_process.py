@@ -21,8 +21,11 @@ def free_port() -> int:
 class ServerProcess:
     """``leaderboard serve`` on a free port of 127.0.0.1, with its output in a log file."""
 
-    def __init__(self, env: dict[str, str], log_dir: Path, workers: int = 1) -> None:
-        self.port = free_port()
+    def __init__(
+        self, env: dict[str, str], log_dir: Path, workers: int = 1, port: int | None = None
+    ) -> None:
+        # ``port`` lets a test restart a node where its clients expect it.
+        self.port = port or free_port()
         self.env = {**os.environ, **env, "PORT": str(self.port), "HOST": "127.0.0.1"}
         self.workers = workers
         self.log_path = log_dir / f"server-{self.port}.log"

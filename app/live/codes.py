@@ -1,0 +1,28 @@
+"""Close codes and error codes of the live protocol (documented in docs/websocket.md)."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+LIVE_PATH = "/api/leaderboard/live"
+
+
+class Close(IntEnum):
+    NORMAL = 1000
+    GOING_AWAY = 1001  # the node is shutting down: reconnect (to any node) with backoff
+    MESSAGE_TOO_BIG = 1009  # sent by the WebSocket layer for a frame over the size limit
+    INTERNAL_ERROR = 1011
+    UNAUTHORIZED = 4001  # missing or invalid token: log in again, do not retry as is
+    TOKEN_EXPIRED = 4002  # refresh the access token, then reconnect
+    AUTH_TIMEOUT = 4003  # no AUTH frame within the auth timeout
+    HEARTBEAT_TIMEOUT = 4004  # no PONG within the pong timeout
+    REPLACED = 4005  # a newer connection of the same user took this one's place
+    TOO_SLOW = 4006  # the client did not read its messages within the send timeout
+
+
+# Error frames ({"type":"ERROR","code":...}) for client frames the server cannot use; the
+# connection stays open.
+BAD_FRAME = "BAD_FRAME"  # not a JSON object with a string "type", or a binary frame
+UNKNOWN_TYPE = "UNKNOWN_TYPE"
+NOT_AUTHENTICATED = "NOT_AUTHENTICATED"  # a frame other than AUTH/PING before authenticating
+ALREADY_AUTHENTICATED = "ALREADY_AUTHENTICATED"

@@ -1,0 +1,55 @@
+"""Server frames, encoded once and written as-is to any number of sockets.
+
+A server frame is never masked (RFC 6455 §5.1) and no extension is negotiated on the live
+path, so the bytes on the wire are the same for every client: encoding a snapshot once per
+change instead of once per client is what keeps a broadcast cheap.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+import orjson
+
+_FIN_TEXT = 0x81
+
+
+def text_frame(payload: bytes) -> bytes:
+    """A complete, unmasked, unfragmented WebSocket text frame carrying ``payload``."""
+    length = len(payload)
+    if length < 126:
+        header = struct.pack("!BB", _FIN_TEXT, length)
+    elif length < 1 << 16:
+        header = struct.pack("!BBH", _FIN_TEXT, 126, length)
+    else:
+        header = struct.pack("!BBQ", _FIN_TEXT, 127, length)
+    return header + payload
+
+
+PING = text_frame(b'{"type":"PING"}')
+PONG = text_frame(b'{"type":"PONG"}')
+
+
+def error_frame(code: str, message: str) -> bytes:
+    return text_frame(orjson.dumps({"type": "ERROR", "code": code, "message": message}))
+
+
+@dataclass(frozen=True)
+class ClientFrame:
+    """A client message that parsed as a JSON object with a string ``type``."""
+
+    type: str
+    token: str | None
+
+
+def parse_client_frame(data: bytes) -> ClientFrame | None:
+    """The client's message, or None when it is not a JSON object with a string ``type``."""
+    try:
+        parsed = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(parsed, dict) or not isinstance(parsed.get("type"), str):
+        return None
+    token = parsed.get("token")
+    return ClientFrame(parsed["type"], token if isinstance(token, str) else None)

@@ -1,0 +1,157 @@
+"""The live endpoint of this node: joins the hub (local sockets), the registry (limits across
+nodes), the board (the current top 10) and token checks. One per server process."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+
+from app.board import Board, Snapshot
+from app.errors import ApiError
+from app.live.codes import Close
+from app.live.connection import LiveConnection, Phase, Refusal
+from app.live.hub import Hub, HubTimings
+from app.live.registry import Member, Registry
+from app.ratelimit import LocalSlidingWindow
+from app.settings import Settings
+from app.tokens import verify_access_token
+
+log = logging.getLogger(__name__)
+
+SnapshotSource = Callable[[], Awaitable[Snapshot]]
+
+_RETRY_WHEN_FULL_SECONDS = 5
+_MINUTE_MS = 60_000
+
+
+class LiveNode:
+    def __init__(
+        self,
+        settings: Settings,
+        board: Board,
+        registry: Registry,
+        current_snapshot: SnapshotSource,
+    ) -> None:
+        self._settings = settings
+        self._board = board
+        self.registry = registry
+        self._current_snapshot = current_snapshot
+        self.auth_timeout = settings.ws_auth_timeout_seconds
+        self.hub = Hub(
+            HubTimings(
+                ping_interval=settings.ws_ping_interval_seconds,
+                pong_timeout=settings.ws_pong_timeout_seconds,
+                auth_timeout=settings.ws_auth_timeout_seconds,
+                send_timeout=settings.ws_send_timeout_seconds,
+            ),
+            max_connections=settings.ws_max_connections,
+            max_per_user=settings.ws_max_per_user,
+        )
+        # Per node and in memory: counting attempts must cost no I/O before the upgrade.
+        self._attempts = LocalSlidingWindow()
+        self._auth_tasks: set[asyncio.Task[None]] = set()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._unlisten: Callable[[], None] | None = None
+        self.accepting = True
+
+    @staticmethod
+    def new_node_id() -> str:
+        return secrets.token_hex(6)
+
+    def start(self) -> None:
+        self._unlisten = self._board.listen(self.hub.publish)
+        self._tasks.append(asyncio.create_task(self.hub.run_sweeps(), name="live-sweeps"))
+        self._tasks.append(asyncio.create_task(self._flush_registry_forever(), name="live-reg"))
+
+    def protocol(self) -> LiveConnection:
+        return LiveConnection(self, self._settings.ws_max_frame_bytes)
+
+    def on_control(self, message: bytes) -> None:
+        """A control message for this node: close one of its connections (another node
+        registered a newer connection of the same user)."""
+        member = Member.decode(message)
+        if member is not None and member.node_id == self.registry.node_id:
+            self.hub.close_ids(
+                [member.conn_id], Close.REPLACED, "Replaced by a newer connection of this user."
+            )
+
+    async def close(self, grace: float = 2.0) -> None:
+        """Refuse new upgrades, close every socket with 1001, stop the background tasks."""
+        self.accepting = False
+        if self._unlisten is not None:
+            self._unlisten()
+            self._unlisten = None
+        for task in self._auth_tasks:
+            task.cancel()
+        await self.hub.close_all(Close.GOING_AWAY, "Server shutting down; reconnect.", grace)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, *self._auth_tasks, return_exceptions=True)
+        await self.registry.flush()
+
+    # -- Owner (called by connections) ---------------------------------------------------------
+
+    def admit(self, conn: LiveConnection) -> None:
+        if not self.accepting:
+            raise Refusal(503, "Server shutting down; connect again.\n", _RETRY_WHEN_FULL_SECONDS)
+        decision = self._attempts.hit(
+            conn.peer, self._settings.ws_connects_per_ip_per_minute, _MINUTE_MS
+        )
+        if not decision.allowed:
+            retry = max(1, -(-decision.retry_after_ms // 1000))
+            raise Refusal(429, "Too many connection attempts; retry later.\n", retry)
+        if not self.hub.has_room():
+            raise Refusal(503, "This server is full; retry later.\n", _RETRY_WHEN_FULL_SECONDS)
+
+    def opened(self, conn: LiveConnection) -> None:
+        self.hub.add(conn)
+
+    def authenticate(self, conn: LiveConnection, token: str) -> None:
+        task = asyncio.create_task(self._authenticate(conn, token))
+        self._auth_tasks.add(task)
+        task.add_done_callback(self._auth_tasks.discard)
+
+    def closing(self, conn: LiveConnection) -> None:
+        self.hub.leave(conn)
+
+    def closed(self, conn: LiveConnection) -> None:
+        if conn.user_id is not None:
+            self.registry.forget(conn.user_id, conn.id)
+        self.hub.remove(conn)
+
+    # -- inside --------------------------------------------------------------------------------
+
+    async def _authenticate(self, conn: LiveConnection, token: str) -> None:
+        try:
+            identity = verify_access_token(token, self._settings.jwt_secret)
+        except ApiError as error:
+            code = Close.TOKEN_EXPIRED if error.code == "TOKEN_EXPIRED" else Close.UNAUTHORIZED
+            conn.close(code, error.code)
+            return
+        try:
+            evicted = await self.registry.register(identity.user_id, conn.id)
+            snapshot = await self._current_snapshot()
+        except Exception:
+            log.exception("could not start a live connection")
+            conn.close(Close.INTERNAL_ERROR, "Try again later.")
+            return
+        if conn.phase is not Phase.AUTH:
+            # Closed while we waited; its registry entry must not count against the user.
+            self.registry.forget(identity.user_id, conn.id)
+            return
+        current = self._board.current
+        if current is not None and current.order >= snapshot.order:
+            snapshot = current
+        mine = [m.conn_id for m in evicted if m.node_id == self.registry.node_id]
+        self.hub.close_ids(mine, Close.REPLACED, "Replaced by a newer connection of this user.")
+        self.hub.activate(conn, identity.user_id, snapshot)
+
+    async def _flush_registry_forever(self) -> None:
+        while True:
+            await asyncio.sleep(0.5)
+            try:
+                await self.registry.flush()
+            except Exception:
+                log.exception("live registry flush failed")
