@@ -5,7 +5,7 @@ from __future__ import annotations
 from quart import Quart, Response
 from quart_schema import QuartSchema
 
-from app import api_auth, api_board, api_scores
+from app import api_auth, api_board, api_scores, web
 from app.errors import register_error_handlers
 from app.services import Services
 from app.settings import Settings
@@ -25,6 +25,7 @@ def create_app(settings: Settings) -> Quart:
     register_error_handlers(app)
     for module in (api_auth, api_board, api_scores):
         app.register_blueprint(module.blueprint)
+    app.register_blueprint(web.create_blueprint())
 
     @app.get("/healthz")
     async def healthz() -> Response:

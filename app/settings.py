@@ -93,7 +93,7 @@ class Settings:
             login_attempts_per_client_per_minute=_int(
                 env, "LOGIN_ATTEMPTS_PER_CLIENT_PER_MINUTE", 30, 1, 100_000
             ),
-            access_token_ttl_seconds=_int(env, "ACCESS_TOKEN_TTL_SECONDS", 900, 30, 86_400),
+            access_token_ttl_seconds=_int(env, "ACCESS_TOKEN_TTL_SECONDS", 900, 2, 86_400),
             refresh_token_ttl_seconds=_int(
                 env, "REFRESH_TOKEN_TTL_SECONDS", 30 * 86_400, 60, 365 * 86_400
             ),

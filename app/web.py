@@ -1,0 +1,88 @@
+"""The browser page at ``/`` and its assets, with a strict Content-Security-Policy.
+
+Assets are addressed by a hash of their content, so they can be cached for a year and a new
+release is fetched at once; the page itself is revalidated on every load.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from quart import Blueprint, Response
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
+
+# Only this origin's scripts, styles and connections (fetch and WebSocket); no inline script,
+# no framing, no plugins.
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "manifest-src 'self'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+
+
+@dataclass(frozen=True)
+class Asset:
+    body: bytes
+    content_type: str
+    digest: str
+
+
+def _load_assets() -> dict[str, Asset]:
+    assets = {}
+    for path in sorted(STATIC_DIR.iterdir()):
+        if path.suffix in _TYPES:
+            body = path.read_bytes()
+            digest = hashlib.sha256(body).hexdigest()[:12]
+            assets[path.name] = Asset(body, _TYPES[path.suffix], digest)
+    return assets
+
+
+def _render_page(assets: dict[str, Asset]) -> bytes:
+    html = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
+    for name, asset in assets.items():
+        html = html.replace(f'"/static/{name}"', f'"/static/{name}?v={asset.digest}"')
+    return html.encode()
+
+
+def _secure(response: Response) -> Response:
+    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
+    return response
+
+
+def create_blueprint() -> Blueprint:
+    blueprint = Blueprint("web", __name__)
+    assets = _load_assets()
+    page = _render_page(assets)
+
+    @blueprint.get("/")
+    async def index() -> Response:
+        response = Response(page, content_type="text/html; charset=utf-8")
+        response.headers["Cache-Control"] = "no-cache"
+        return _secure(response)
+
+    @blueprint.get("/static/<name>")
+    async def static_asset(name: str) -> Response:
+        asset = assets.get(name)
+        if asset is None:
+            return _secure(Response(b"not found", status=404, content_type="text/plain"))
+        response = Response(asset.body, content_type=asset.content_type)
+        response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+        response.headers["ETag"] = f'"{asset.digest}"'
+        return _secure(response)
+
+    return blueprint
