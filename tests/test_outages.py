@@ -160,3 +160,23 @@ async def test_with_postgres_down_updates_fail_cleanly_and_reads_keep_serving(
     assert await db.fetchval("SELECT score FROM users WHERE id = $1", alice.user_id) == 110
     assert await db.fetchval("SELECT count(*) FROM score_history") == 2
     assert services_of(fragile_app).board.current is not None
+
+
+async def test_a_node_that_starts_while_redis_is_down_serves_the_board_from_the_database(
+    proxies, backing_servers, database_url, namespace, catalog_loaded, redis, make_player, db
+) -> None:
+    alice = await make_player("alice")
+    await db.execute("UPDATE users SET score = 70 WHERE id = $1", alice.user_id)
+    await proxies["redis"].cut()
+    settings = make_settings(
+        through(database_url, proxies["postgres"]),
+        through(backing_servers.redis_url, proxies["redis"]),
+        namespace,
+        redis_timeout_seconds=0.5,
+    )
+    app = create_app(settings)
+    async with app.test_app() as test_app:
+        response = await test_app.test_client().get("/api/leaderboard")
+        assert response.status_code == 200
+        body = await response.get_json()
+        assert [(u["username"], u["score"], u["rank"]) for u in body["users"]] == [("alice", 70, 1)]
