@@ -114,6 +114,8 @@ class Hub:
                 if conn.pong_deadline is None:
                     conn.pong_deadline = now + t.pong_timeout
         for conn in list(self._open):
+            if not conn.is_open:
+                continue  # already closing
             if conn.phase is Phase.AUTH and conn.auth_deadline and now > conn.auth_deadline:
                 conn.close(Close.AUTH_TIMEOUT, "No AUTH frame in time.")
             elif conn.pong_deadline is not None and now > conn.pong_deadline:
