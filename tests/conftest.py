@@ -174,6 +174,21 @@ def settings(backing_servers: BackingServers, database_url: str, namespace: str)
 
 
 @pytest.fixture
+def service_env(
+    backing_servers: BackingServers, database_url: str, namespace: str
+) -> dict[str, str]:
+    """The environment for running `leaderboard serve` against this test's database and keys."""
+    return {
+        "DATABASE_URL": database_url,
+        "REDIS_URL": backing_servers.redis_url,
+        "REDIS_NAMESPACE": namespace,
+        "JWT_SECRET": TEST_SECRET,
+        "PASSWORD_TIME_COST": "1",
+        "PASSWORD_MEMORY_KIB": "1024",
+    }
+
+
+@pytest.fixture
 async def catalog_loaded(db: asyncpg.Connection) -> list[Action]:
     await upsert_actions(db, TEST_ACTIONS)
     return TEST_ACTIONS

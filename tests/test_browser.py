@@ -18,7 +18,6 @@ import httpx
 import pytest
 
 from app.catalog import Action, upsert_actions
-from tests.conftest import TEST_SECRET, BackingServers
 from tests.support.server_process import ServerProcess
 from tests.support.tcp_proxy import TcpProxy
 
@@ -76,20 +75,10 @@ def shots(
 
 
 @pytest.fixture
-async def server_env(
-    backing_servers: BackingServers, database_url: str, namespace: str, db, redis
-) -> dict[str, str]:  # type: ignore[no-untyped-def]
+async def server_env(service_env: dict[str, str], db, redis) -> dict[str, str]:  # type: ignore[no-untyped-def]
     await upsert_actions(db, BROWSER_ACTIONS)
-    return {
-        "DATABASE_URL": database_url,
-        "REDIS_URL": backing_servers.redis_url,
-        "REDIS_NAMESPACE": namespace,
-        "JWT_SECRET": TEST_SECRET,
-        "PASSWORD_TIME_COST": "1",
-        "PASSWORD_MEMORY_KIB": "1024",
-        "WS_PING_INTERVAL_SECONDS": "2",
-        "WS_PONG_TIMEOUT_SECONDS": "2",
-    }
+    # Short heartbeats, so the page proves it answers them during the tests.
+    return {**service_env, "WS_PING_INTERVAL_SECONDS": "2", "WS_PONG_TIMEOUT_SECONDS": "2"}
 
 
 @pytest.fixture

@@ -12,22 +12,13 @@ import httpx
 import pytest
 
 from app.catalog import upsert_actions
-from tests.conftest import TEST_ACTIONS, TEST_SECRET, BackingServers
+from tests.conftest import TEST_ACTIONS
 from tests.support.server_process import ServerProcess
 
 
 @pytest.fixture
-def server_env(
-    backing_servers: BackingServers, database_url: str, namespace: str
-) -> dict[str, str]:
-    return {
-        "DATABASE_URL": database_url,
-        "REDIS_URL": backing_servers.redis_url,
-        "REDIS_NAMESPACE": namespace,
-        "JWT_SECRET": TEST_SECRET,
-        "PASSWORD_TIME_COST": "1",
-        "PASSWORD_MEMORY_KIB": "1024",
-    }
+def server_env(service_env: dict[str, str]) -> dict[str, str]:
+    return service_env
 
 
 async def test_a_new_user_registers_logs_in_scores_and_sees_the_board(
