@@ -94,10 +94,12 @@ class LeaderboardCache:
             )
             if result is not None:
                 result = replace(result, previous_rank=before.previous_rank, top_changed=True)
-        if result is not None and result.top_changed:
+        if result is not None and result.message:
             # The publish reaches this node through its subscription too; taking it now means
             # a GET right after this response already shows the change.
-            await self._adopt_latest()
+            self._board.offer(result.message)
+        elif result is not None and result.top_changed:
+            await self._adopt_latest()  # published by the seed, not by this call
         return result
 
     # -- read path --------------------------------------------------------------------------
@@ -198,11 +200,13 @@ class LeaderboardCache:
     ) -> T | None:
         """Call Redis; on failure note the outage and return None."""
         if not self._health.available():
+            self._health.fell_back()
             return None
         try:
             result = await function(*args, **kwargs)
         except _REDIS_ERRORS as error:
             self._health.failed(error, "leaderboard update")
+            self._health.fell_back()
             return None
         self._health.succeeded()
         return result

@@ -43,6 +43,8 @@ class ApplyResult:
     version: int
     # The ranking had no version counter: it must be seeded from PostgreSQL (nothing published).
     cold: bool = False
+    # The message published by this call (empty when the top 10 did not change).
+    message: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -88,7 +90,7 @@ class Scripts:
         return RateDecision(bool(allowed), int(remaining), int(retry_ms))
 
     async def apply_score(self, standing: Standing, updated_at: str) -> ApplyResult:
-        applied, rank, previous_rank, changed, version = await self._apply_score(
+        applied, rank, previous_rank, changed, version, message = await self._apply_score(
             keys=self._keys.leaderboard_keys(),
             args=[
                 standing.user_id,
@@ -107,6 +109,7 @@ class Scripts:
             top_changed=int(changed) == 1,
             version=int(version),
             cold=int(changed) == -1,
+            message=message,
         )
 
     async def publish_top10(

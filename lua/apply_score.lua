@@ -12,7 +12,8 @@
 -- ARGV[7]     how many users the published board holds (10)
 --
 -- Returns {applied, rank, previous_rank (0 = unranked), top_changed (1, 0, or -1 when the
--- ranking is cold and must be seeded first), version}.
+-- ranking is cold and must be seeded first), version, message}: the published message when
+-- the top changed (so the caller's node can show it at once), else an empty string.
 local user_id, username, score, member = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local updated_at, channel, top_n = ARGV[5], ARGV[6], tonumber(ARGV[7])
 
@@ -27,4 +28,4 @@ local published = publish_if_changed(top_n, updated_at, channel, false)
 
 -- The user's rank by what the ranking now holds (a newer score, if this call arrived late).
 local rank = rank_of_score(current_score(user_id))
-return {applied, rank, previous_rank, published[1], published[2]}
+return {applied, rank, previous_rank, published[1], published[2], published[3] or ''}

@@ -53,7 +53,7 @@ end
 
 -- Read the top N; when its ordered (user, score) pairs differ from the last published ones,
 -- or when asked to start a new epoch, store and publish a new LEADERBOARD_UPDATE message.
--- Returns {changed (1 or 0), version}, or {-1, 0} when the ranking is cold: the version counter
+-- Returns {changed (1 or 0), version, message (when changed)}, or {-1, 0} when the ranking is cold: the version counter
 -- is gone (a new Redis, or one that lost its data), so the ranking may hold only part of the
 -- users and must be seeded from PostgreSQL before anything is published from it.
 local function publish_if_changed(top_n, updated_at, channel, force_new_epoch)
@@ -111,5 +111,5 @@ local function publish_if_changed(top_n, updated_at, channel, force_new_epoch)
   redis.call('SET', top10_key, signature)
   redis.call('SET', message_key, message)
   redis.call('PUBLISH', channel, message)
-  return {1, version}
+  return {1, version, message}
 end

@@ -66,6 +66,7 @@ async def test_apply_ranks_and_publishes_when_the_top_changes(warm, redis, names
     assert (second.rank, second.top_changed) == (1, True)
     assert second.version == first.version + 1
     message = await published(redis, keys)
+    assert second.message == await redis.get(keys.message)  # returned as published
     assert message["type"] == "LEADERBOARD_UPDATE"
     assert message["version"] == second.version
     assert message["data"] == {
@@ -83,6 +84,7 @@ async def test_repeating_an_apply_changes_nothing(warm) -> None:
     again = await warm.apply_score(standing(user, 10, T0), "t")
     assert not again.applied
     assert not again.top_changed
+    assert again.message == b""
     assert again.version == first.version
 
 
