@@ -156,8 +156,10 @@ class LeaderboardCache:
                 return True  # another request (or node) seeded it while we waited
             started = datetime.now(UTC)
             count = 0
+            # Batches only upsert (the ranking stays cold, so nothing partial is published);
+            # the last call starts the new epoch and publishes the complete top 10.
             async for batch in self._standings_since(datetime.min.replace(tzinfo=UTC)):
-                if await self._call(self._scripts.publish_top10, batch, iso(started), True) is None:
+                if await self._call(self._scripts.publish_top10, batch, iso(started)) is None:
                     return False
                 count += len(batch)
             done = await self._call(self._scripts.publish_top10, [], iso(started), True)
