@@ -1,4 +1,4 @@
-"""The ``leaderboard`` command: serve, dev, migrate, token, actions."""
+"""The ``leaderboard`` command: serve, dev, migrate, token, reconcile, actions."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from pathlib import Path
 import asyncpg
 
 from app import catalog as catalog_module
+from app import reconcile_cli
 from app.accounts import ensure_user
 from app.migrations import MigrationError, migrate
 from app.settings import ConfigError, Settings
@@ -66,6 +67,8 @@ def _parser() -> argparse.ArgumentParser:
     token = commands.add_parser("token", help="create users if missing; print an access token each")
     token.add_argument("names", nargs="+", metavar="NAME")
     token.set_defaults(handler=lambda a: asyncio.run(_tokens(a.names)))
+
+    reconcile_cli.add_command(commands)
 
     actions = commands.add_parser("actions", help="list or load the action catalog")
     action_commands = actions.add_subparsers(required=True, metavar="ACTION_COMMAND")

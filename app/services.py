@@ -18,8 +18,10 @@ from app.keys import Keys
 from app.leaderboard import LeaderboardCache
 from app.live.node import LiveNode
 from app.live.registry import Registry
+from app.metrics import Metrics
 from app.passwords import Passwords
 from app.ratelimit import RateLimiter
+from app.reconcile_job import ReconcileJob, reconcile_job
 from app.redis_health import RedisHealth
 from app.scripts import Scripts
 from app.settings import Settings
@@ -43,6 +45,8 @@ class Services:
     passwords: Passwords
     subscription: Subscription
     live: LiveNode
+    metrics: Metrics
+    reconcile: ReconcileJob
     _subscriber_redis: Redis
     _tasks: list[asyncio.Task[None]]
 
@@ -86,6 +90,12 @@ class Services:
         with contextlib.suppress(RedisError, OSError):
             await registry.load()
         live = LiveNode(settings, board, registry, leaderboard.snapshot)
+        metrics = Metrics()
+        pools = {"primary": pool} | ({"replica": read_pool} if read_pool is not pool else {})
+        metrics.observe_pools(pools)
+        metrics.observe_redis(health)
+        metrics.observe_live(lambda: live.hub.count)
+        metrics.observe_board(board, lambda: live.hub.live_count)
         services = cls(
             settings=settings,
             pool=pool,
@@ -103,11 +113,21 @@ class Services:
                 subscriber_redis, keys, board, health, {registry.control_channel: live.on_control}
             ),
             live=live,
+            metrics=metrics,
+            reconcile=reconcile_job(
+                pool=pool,
+                redis=redis,
+                keys=keys,
+                scripts=scripts,
+                metrics=metrics,
+                interval=settings.reconcile_interval_seconds,
+            ),
             _subscriber_redis=subscriber_redis,
             _tasks=[],
         )
         services.subscription.start()
         live.start()
+        services.reconcile.start()
         services._tasks.append(asyncio.create_task(services._refresh_catalog_forever()))
         return services
 
@@ -120,6 +140,8 @@ class Services:
                 log.warning("could not refresh the action catalog: %s", error)
 
     async def close(self) -> None:
+        # First, so the reconcile lock is released while Redis is still reachable.
+        await self.reconcile.stop()
         await self.live.close()
         for task in self._tasks:
             task.cancel()
