@@ -5,8 +5,9 @@ from __future__ import annotations
 from quart import Quart, Response
 from quart_schema import QuartSchema
 
-from app import api_auth, api_board, api_scores, web
+from app import api_auth, api_board, api_scores, ops_api, web
 from app.errors import register_error_handlers
+from app.logging_setup import configure_logging
 from app.services import Services
 from app.settings import Settings
 
@@ -23,6 +24,7 @@ def create_app(settings: Settings) -> Quart:
         scalar_ui_path=None,
     )
     register_error_handlers(app)
+    ops_api.install(app)  # /metrics, /readyz, request ids and timing
     for module in (api_auth, api_board, api_scores):
         app.register_blueprint(module.blueprint)
     app.register_blueprint(web.create_blueprint())
@@ -48,4 +50,5 @@ def app_from_env() -> Quart:
     """Entry point for Hypercorn worker processes: each reads the same environment."""
     settings = Settings.from_env()
     settings.check_for_serving()
+    configure_logging(json=not settings.dev_mode)
     return create_app(settings)
