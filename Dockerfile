@@ -1,0 +1,30 @@
+# syntax=docker/dockerfile:1
+# The API node image: `leaderboard serve` as a non-root user. Multi-stage: the build stage
+# makes a virtualenv with the project installed; the runtime stage copies only that.
+
+FROM python:3.11-slim AS build
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
+WORKDIR /src
+RUN python -m venv /opt/venv
+COPY pyproject.toml README.md ./
+COPY app ./app
+COPY lua ./lua
+COPY sql ./sql
+RUN /opt/venv/bin/pip install .
+
+FROM python:3.11-slim
+RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin leaderboard
+COPY --from=build /opt/venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PORT=3000
+USER leaderboard
+EXPOSE 3000
+# Liveness only: /readyz (PostgreSQL, Redis, schema) is for the balancer and orchestrator.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
+  CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('PORT', '3000'), timeout=2)"]
+# SIGTERM: stop accepting, close WebSockets with 1001, finish requests, release the reconcile
+# lock, close pools (compose gives it stop_grace_period to do so).
+STOPSIGNAL SIGTERM
+CMD ["leaderboard", "serve"]
