@@ -27,6 +27,9 @@ log = logging.getLogger("leaderboard.access")
 _SANE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 # Polled constantly by balancers and Prometheus: counted, but not access-logged.
 _QUIET = {"/healthz", "/readyz", "/metrics"}
+# Polled by every client not on the WebSocket: one JSON log line per read cost ~16 % of a
+# worker's CPU under read load (perf/README.md). Counted in metrics; failures still logged.
+_QUIET_WHEN_OK = {"/api/leaderboard"}
 
 
 def install(app: Quart) -> None:
@@ -72,7 +75,10 @@ async def _finish(response: Response) -> Response:
         if response.status_code == 429:
             metrics.rate_limited.labels(route).inc()
     response.headers["X-Request-ID"] = g.request_id
-    if request.path not in _QUIET:
+    quiet = request.path in _QUIET or (
+        request.path in _QUIET_WHEN_OK and response.status_code < 400
+    )
+    if not quiet:
         log.info(
             "%s %s %d",
             request.method,

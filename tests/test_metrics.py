@@ -198,3 +198,26 @@ async def test_logs_are_json_with_the_request_id_and_never_a_secret(
     assert redact("postgresql://app:hunter2@db:5432/x") == "postgresql://app:[REDACTED]@db:5432/x"
     assert "hunter2" not in redact('{"password": "hunter2"}')
     assert redact("Authorization: Bearer abc.def") == "Authorization: Bearer [REDACTED]"
+
+
+async def test_successful_board_reads_are_counted_but_not_access_logged(app, client) -> None:
+    lines: list[logging.LogRecord] = []
+
+    class Capture(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(record)
+
+    handler = Capture()
+    access = logging.getLogger("leaderboard.access")
+    access.addHandler(handler)
+    previous = access.level
+    access.setLevel(logging.INFO)
+    try:
+        assert (await client.get("/api/leaderboard")).status_code == 200
+        assert (await client.get("/api/actions")).status_code == 200
+    finally:
+        access.removeHandler(handler)
+        access.setLevel(previous)
+    messages = [r.getMessage() for r in lines]
+    assert "GET /api/actions 200" in messages
+    assert not any("/api/leaderboard" in m for m in messages)
