@@ -109,6 +109,7 @@ class Settings:
             ws_auth_timeout_seconds=_float(env, "WS_AUTH_TIMEOUT_SECONDS", 5.0),
             ws_send_timeout_seconds=_float(env, "WS_SEND_TIMEOUT_SECONDS", 5.0),
             ws_connects_per_ip_per_minute=_int(env, "WS_CONNECTS_PER_IP_PER_MINUTE", 60, 1, 10**6),
+            ws_max_frame_bytes=_int(env, "WS_MAX_FRAME_BYTES", 4096, 128, 1 << 20),
             reconcile_interval_seconds=_float(env, "RECONCILE_INTERVAL_SECONDS", 60.0),
             password_time_cost=_int(env, "PASSWORD_TIME_COST", 3, 1, 10),
             password_memory_kib=_int(env, "PASSWORD_MEMORY_KIB", 65536, 1024, 1 << 21),

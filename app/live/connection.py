@@ -13,8 +13,11 @@ been paused for longer than the send timeout.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
+import socket
+import struct
 from enum import Enum
 from typing import Protocol, cast
 from urllib.parse import parse_qs, urlsplit
@@ -36,6 +39,7 @@ _WS_LOG.setLevel(logging.WARNING)
 CLOSE_GRACE_SECONDS = 2.0
 # Replies (PONG, errors) still go out while a client is not reading; past this it is dropped.
 MAX_BUFFERED_BYTES = 64 * 1024
+_LINGER_RESET = struct.pack("ii", 1, 0)
 
 
 class Phase(Enum):
@@ -170,8 +174,16 @@ class LiveConnection(asyncio.Protocol):
             self.abort()
 
     def abort(self) -> None:
-        if self._transport is not None:
-            self._transport.abort()
+        """Drop the socket now. With linger 0 the kernel resets it instead of keeping unsent
+        data for a client that does not read (an orphan that would hold memory for minutes)."""
+        transport = self._transport
+        if transport is None:
+            return
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError, AttributeError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+        transport.abort()
 
     @property
     def is_open(self) -> bool:
