@@ -23,6 +23,7 @@ from typing import Any
 from hypercorn.config import Config, Sockets
 from quart import Quart
 
+from app.board_http import BoardResponder, served_metrics
 from app.live.front import FrontProtocol, Handoff
 from app.live.hypercorn_bridge import HypercornBridge
 
@@ -109,9 +110,11 @@ async def serve_node(
     await app.startup()
     servers: list[asyncio.Server] = []
     try:
-        live = app.extensions["leaderboard"].live
+        services = app.extensions["leaderboard"]
+        live = services.live
         bridge = HypercornBridge(app, config)
-        handoff = Handoff(bridge.adopt, live.protocol, REQUEST_LINE_SECONDS)
+        board = BoardResponder(services.board, served_metrics(services.metrics))
+        handoff = Handoff(bridge.adopt, live.protocol, REQUEST_LINE_SECONDS, board)
         for sock in sockets.insecure_sockets:
             server = await loop.create_server(
                 lambda: FrontProtocol(handoff), sock=sock, backlog=config.backlog

@@ -1,0 +1,105 @@
+"""GET /api/leaderboard answered by the front dispatcher (app/board_http.py) must be the
+answer Quart gives: same status, body and headers, 304 on a matching ETag, keep-alive, and a
+hand-over to Quart for any request it does not answer itself."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.board import Board, message_from_users
+from app.board_http import BoardResponder
+from tests.support.server_process import ServerProcess
+
+PLAIN = b"GET /api/leaderboard HTTP/1.1\r\nHost: x\r\n"
+# Volatile per response; everything else must match.
+VOLATILE = {"date", "x-request-id"}
+
+
+@pytest.fixture
+def server(
+    service_env: dict[str, str], tmp_path: Path, catalog_loaded: Any, redis: Any
+) -> Iterator[ServerProcess]:
+    with ServerProcess(service_env, tmp_path) as process:
+        yield process
+
+
+async def exchange(port: int, *requests: bytes) -> list[tuple[int, dict[str, str], bytes]]:
+    """Send each request on one keep-alive connection; the parsed responses, in order."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    answers = []
+    try:
+        for request in requests:
+            writer.write(request + b"\r\n")
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            lines = head.decode().split("\r\n")
+            headers = {}
+            for line in lines[1:]:
+                if line:
+                    name, _, value = line.partition(":")
+                    headers[name.strip().lower()] = value.strip()
+            body = await reader.readexactly(int(headers.get("content-length", "0")))
+            answers.append((int(lines[0].split()[1]), headers, body))
+    finally:
+        writer.close()
+    return answers
+
+
+def stable(headers: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in headers.items() if k not in VOLATILE}
+
+
+async def test_the_front_answers_the_board_exactly_as_quart_does(server: ServerProcess) -> None:
+    # The first read of a cold node goes to Quart (it seeds the board); X-Request-ID always does.
+    via_quart, fast, again = await exchange(
+        server.port, PLAIN + b"X-Request-ID: quart-1\r\n", PLAIN, PLAIN
+    )
+    assert via_quart[2] == fast[2] == again[2]
+    assert via_quart[0] == fast[0] == 200
+    assert stable(via_quart[1]) == stable(fast[1])
+    assert fast[1]["x-request-id"] and fast[1]["x-request-id"] != again[1]["x-request-id"]
+    assert via_quart[1]["x-request-id"] == "quart-1"
+
+    etag = fast[1]["etag"].encode()
+    conditional = PLAIN + b"If-None-Match: " + etag + b"\r\n"
+    fast_304, quart_304 = await exchange(
+        server.port, conditional, conditional + b"X-Request-ID: quart-2\r\n"
+    )
+    assert fast_304[0] == quart_304[0] == 304
+    assert fast_304[2] == quart_304[2] == b""
+    assert stable(fast_304[1]) == stable(quart_304[1])
+
+
+async def test_after_fast_reads_the_connection_goes_on_to_quart(server: ServerProcess) -> None:
+    answers = await exchange(
+        server.port,
+        PLAIN,
+        PLAIN,
+        b"GET /api/actions HTTP/1.1\r\nHost: x\r\n",
+        PLAIN,
+    )
+    assert [status for status, _, _ in answers] == [200, 200, 200, 200]
+    assert b'"actions"' in answers[2][2]
+    assert answers[3][2] == answers[0][2]
+
+
+def test_only_the_plain_read_is_answered_by_the_front() -> None:
+    board = Board()
+    responder = BoardResponder(board)
+    head = b"GET /api/leaderboard HTTP/1.1\r\nHost: x"
+    assert responder.answer(head) is None  # no board yet: Quart reads Redis or PostgreSQL
+    board.offer(message_from_users([], None))
+    assert responder.answer(head) is not None
+    for extra in (
+        b"Connection: close",
+        b"Content-Length: 5",
+        b"Transfer-Encoding: chunked",
+        b"X-Request-ID: mine",
+        b"Upgrade: h2c",
+    ):
+        assert responder.answer(head + b"\r\n" + extra) is None, extra
+    assert responder.answer(head + b"\r\nContent-Length: 0") is not None
