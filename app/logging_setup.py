@@ -34,7 +34,14 @@ _SECRETS = [
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
 
+# Every pattern above needs one of these; most lines (access lines) contain none, and one
+# search is far cheaper than four substitutions run twice per record.
+_MAYBE_SECRET = re.compile(r"(?i)bearer|eyJ|token|passw|secret|://")
+
+
 def redact(text: str) -> str:
+    if _MAYBE_SECRET.search(text) is None:
+        return text
     for pattern, replacement in _SECRETS:
         text = pattern.sub(replacement, text)
     return text
