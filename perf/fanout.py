@@ -3,7 +3,10 @@ sends a first frame, and on SIGUSR1 writes one pre-encoded frame of the same siz
 service's message to every socket. W processes share one listening socket, as the service's
 workers do.
 
-    python -m perf.fanout PORT WORKERS MESSAGE_FILE
+    python -m perf.fanout PORT WORKERS MESSAGE_FILE [http]
+
+With ``http`` it is the read ceiling instead: every HTTP request answered with the same
+prebuilt response carrying MESSAGE_FILE as its body.
 """
 
 from __future__ import annotations
@@ -42,6 +45,21 @@ class Fanout:
                 transport.write(frame)
 
 
+class ConstantHttp(asyncio.Protocol):
+    """The read ceiling: any request answered with the same prebuilt response."""
+
+    def __init__(self, response: bytes) -> None:
+        self.response = response
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        assert self.transport is not None
+        self.transport.write(self.response * data.count(b"\r\n\r\n"))
+
+
 class Upgrade(asyncio.Protocol):
     def __init__(self, fanout: Fanout) -> None:
         self.fanout = fanout
@@ -68,13 +86,23 @@ class Upgrade(asyncio.Protocol):
         self.buf = None  # type: ignore[assignment]
 
 
-async def serve(sock: socket.socket, template: bytes) -> None:
+async def serve(sock: socket.socket, template: bytes, http: bool) -> None:
     loop = asyncio.get_running_loop()
     fanout = Fanout(template)
     loop.add_signal_handler(signal.SIGUSR1, fanout.broadcast)
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
-    server = await loop.create_server(lambda: Upgrade(fanout), sock=sock, backlog=4096)
+    response = (
+        b"HTTP/1.1 200 \r\ncontent-type: application/json\r\ncontent-length: "
+        + str(len(template)).encode()
+        + b"\r\n\r\n"
+        + template
+    )
+    server = await loop.create_server(
+        (lambda: ConstantHttp(response)) if http else (lambda: Upgrade(fanout)),
+        sock=sock,
+        backlog=4096,
+    )
     await stop.wait()
     server.close()
 
@@ -83,6 +111,7 @@ def main() -> int:
     import uvloop
 
     port, workers, message_file = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+    http = sys.argv[4:] == ["http"]
     template = open(message_file, "rb").read()
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -93,10 +122,10 @@ def main() -> int:
     for _ in range(workers - 1):
         pid = os.fork()
         if pid == 0:
-            uvloop.run(serve(sock, template))
+            uvloop.run(serve(sock, template, http))
             os._exit(0)
         children.append(pid)
-    uvloop.run(serve(sock, template))
+    uvloop.run(serve(sock, template, http))
     for pid in children:
         os.kill(pid, signal.SIGTERM)
         os.waitpid(pid, 0)

@@ -154,7 +154,8 @@ async def open_loop(
     to the connection idle longest; with none idle it waits, its clock already running)."""
     result = OpenLoopResult()
     total = max(1, int(rate * seconds))
-    idle: deque[HttpConn] = deque(c for c in conns if not c.lost.done())
+    # A connection still busy with an earlier step's unanswered request is left out.
+    idle: deque[HttpConn] = deque(c for c in conns if not c.lost.done() and c.done is None)
     backlog: deque[tuple[int, float]] = deque()
     finished = asyncio.get_running_loop().create_future()
     answered = 0
@@ -195,9 +196,11 @@ async def open_loop(
             else:
                 backlog.append((sent, scheduled))
             sent += 1
+        # uvloop's timers tick in whole milliseconds: a shorter sleep returns at once and
+        # the loop would spin, stealing a core from the server. Requests due within the next
+        # millisecond wait for it; their clocks run from their scheduled times all the same.
         pause = start + sent / rate - perf_counter()
-        if pause > 0:
-            await asyncio.sleep(pause)
+        await asyncio.sleep(max(pause, 0.001))
     try:
         await asyncio.wait_for(finished, drain_seconds)
     except TimeoutError:

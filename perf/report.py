@@ -55,7 +55,17 @@ def markdown(results: dict[str, Any]) -> str:
                 f"wrk CPU {closed['extra'].get('loadgen_cpu_share', '?')}",
             )
         )
-        lines.append(row("ceiling: constant response, same stack", ceiling))
+        lines.append(row("ceiling: constant response, same stack (Quart)", ceiling))
+        bare = read.get("bare")
+        if bare:
+            lines.append(
+                row(
+                    "ceiling: bare asyncio server, same bytes",
+                    bare,
+                    f"app ÷ bare ceiling {ratio(closed['throughput'], bare['throughput'])}; "
+                    f"wrk CPU {bare['extra'].get('loadgen_cpu_share', '?')}",
+                )
+            )
         for step in read["ramp"]:
             lines.append(
                 row(

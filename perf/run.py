@@ -95,7 +95,7 @@ async def run(
             await warm_board(server.port)
             if "read" in only:
                 say("== read")
-                results["read"] = await read_scenario(server, knobs)
+                results["read"] = await read_scenario(server, knobs, args.workers, log_dir)
             if "write" in only:
                 say("== write")
                 results["write"] = await write_scenario(server, data, knobs, writes, cursor)

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 import time
+import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import asyncpg
 from redis.asyncio import Redis
@@ -65,7 +69,7 @@ class Knobs:
             1000,
             256,
             [1000, 1500, 2000, 2500, 3000, 3500, 4000, 4500, 5000, 6000, 7000, 8000],
-            [500, 1000, 1500, 2000, 2500, 3000, 3500, 4000, 5000],
+            [250, 500, 750, 1000, 1250, 1500, 2000, 2500, 3000, 4000],
         )
 
 
@@ -114,14 +118,27 @@ async def ramp(
 # -- read -----------------------------------------------------------------------------------
 
 
-async def read_scenario(server: Server, knobs: Knobs) -> dict[str, object]:
+async def read_scenario(
+    server: Server, knobs: Knobs, workers: int, log_dir: Path
+) -> dict[str, object]:
     out: dict[str, object] = {}
     say("read: closed loop, 1,000 connections, GET /api/leaderboard")
     out["closed"] = await closed(server, BOARD, knobs)
     say(out["closed"].line())  # type: ignore[attr-defined]
-    say("read ceiling: the same stack answering a constant response (GET /healthz)")
+    say("read ceiling: the same stack answering a constant response (GET /healthz, Quart)")
     out["ceiling"] = await closed(server, "/healthz", knobs)
     say(out["ceiling"].line())  # type: ignore[attr-defined]
+    say("read ceiling: a bare asyncio server answering the same bytes (no app)")
+    body = urllib.request.urlopen(server.url + BOARD, timeout=10).read()
+    template = log_dir / "board-body.json"
+    template.write_bytes(body)
+    argv = [sys.executable, "-m", "perf.fanout", "{port}", str(workers), str(template), "http"]
+    bare = Server("bare-http", argv, dict(os.environ), log_dir).start(ready_path=None)
+    try:
+        out["bare"] = await closed(bare, BOARD, knobs)
+    finally:
+        bare.stop()
+    say(out["bare"].line())  # type: ignore[attr-defined]
     say("read: open-loop ramp over 1,000 connections, p95 target 5 ms")
     conns = await open_connections(server.port, knobs.read_connections)
     try:
