@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -63,7 +65,7 @@ def _docker_available() -> bool:
 
 
 @pytest.fixture(scope="session")
-def backing_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BackingServers]:
+def backing_servers() -> Iterator[BackingServers]:
     database_url = os.environ.get("TEST_DATABASE_URL")
     redis_url = os.environ.get("TEST_REDIS_URL")
     with contextlib.ExitStack() as stack:
@@ -80,13 +82,17 @@ def backing_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backin
         if not database_url or not redis_url:
             from app.devservers import EmbeddedPostgres, EmbeddedRedis
 
+            # Not under pytest's basetemp: a concurrent pytest run prunes old basetemps and
+            # would delete a data folder this run still uses.
+            data_root = Path(tempfile.mkdtemp(prefix="leaderboard-test-servers-"))
+            stack.callback(shutil.rmtree, data_root, ignore_errors=True)
             if not database_url:
-                pg_server = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "data", durable=False)
+                pg_server = EmbeddedPostgres(data_root / "postgres", durable=False)
                 pg_server.start()
                 stack.callback(pg_server.stop)
                 database_url = pg_server.url
             if not redis_url:
-                redis_server = EmbeddedRedis(tmp_path_factory.mktemp("redis"))
+                redis_server = EmbeddedRedis(data_root / "redis")
                 redis_server.start()
                 stack.callback(redis_server.stop)
                 redis_url = redis_server.url

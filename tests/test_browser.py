@@ -244,21 +244,25 @@ async def test_fifteen_rapid_clicks_give_ten_points_and_a_countdown(
         "() => { for (let i = 1; i <= 15; i++) document.querySelector(`button[data-action-id='quiz_${String(i).padStart(2, '0')}']`).click(); }"
     )
 
-    await tab.page.wait_for_selector("text=/Slow down! You can score again in \\d+ s/")
-    first = await tab.page.text_content("#action-message")
-    await shots(tab.page, "rate-limited")
+    countdown = tab.page.locator("#rate-limit-message")
+    await countdown.filter(
+        has_text=re.compile(r"Slow down! You can score again in \d+ s")
+    ).wait_for()
+    first = await countdown.text_content()
     await tab.page.wait_for_function(
-        "first => document.getElementById('action-message').textContent !== first",
+        "first => document.getElementById('rate-limit-message').textContent !== first",
         arg=first,
         timeout=5000,
     )
-    countdown = [
-        int(n)
-        for n in re.findall(
-            r"in (\d+) s", f"{first} {await tab.page.text_content('#action-message')}"
-        )
+    seconds = [
+        int(n) for n in re.findall(r"in (\d+) s", f"{first} {await countdown.text_content()}")
     ]
-    assert countdown[1] < countdown[0]
+    assert seconds[1] < seconds[0]
+    # Every answer is in once ten actions show as done; then the database must agree.
+    await tab.page.wait_for_function(
+        "() => document.querySelectorAll('#actions button.done').length === 10"
+    )
+    await shots(tab.page, "rate-limited")
     assert await db.fetchval("SELECT count(*) FROM score_history") == 10
     assert await db.fetchval("SELECT score FROM users WHERE username = 'clicker'") == 100
     assert await tab.page.is_disabled("button[data-action-id='quiz_16']")

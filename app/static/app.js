@@ -380,8 +380,9 @@ async function completeAction(action, button) {
   renderActions(); // disabled everywhere while a rate-limit countdown runs
 }
 
+// The countdown has its own line, so results of requests still in flight cannot hide it.
 function startRateLimitCountdown(seconds) {
-  const message = $("action-message");
+  const message = $("rate-limit-message");
   let remaining = Math.max(1, Number(seconds) || 1);
   const show = () => {
     message.dataset.kind = "error";
