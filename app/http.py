@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 from quart import Response, current_app, request
 
+from app.client_ip import client_ip
 from app.services import Services
 from app.tokens import Identity, bearer_token, verify_access_token
 
@@ -42,4 +43,8 @@ def requires_identity(
 
 
 def client_address() -> str:
-    return request.remote_addr or "unknown"
+    return client_ip(
+        request.remote_addr or "unknown",
+        request.headers.get("X-Forwarded-For"),
+        services().settings.trusted_proxies,
+    )

@@ -10,6 +10,8 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
+from app.client_ip import Network, parse_networks
+
 # A secret shorter than this is guessable offline from a single token (HS256 is a MAC).
 MIN_SECRET_BYTES = 32
 _WEAK_SECRETS = {"secret", "changeme", "change-me", "jwt-secret", "password", "dev", "test"}
@@ -51,6 +53,8 @@ class Settings:
     ws_max_frame_bytes: int = 4096
     ws_connects_per_ip_per_minute: int = 60
     reconcile_interval_seconds: float = 60.0
+    # Reverse proxies whose X-Forwarded-For is believed (see app/client_ip.py).
+    trusted_proxies: tuple[Network, ...] = ()
     password_time_cost: int = 3
     password_memory_kib: int = 65536
 
@@ -111,6 +115,7 @@ class Settings:
             ws_connects_per_ip_per_minute=_int(env, "WS_CONNECTS_PER_IP_PER_MINUTE", 60, 1, 10**6),
             ws_max_frame_bytes=_int(env, "WS_MAX_FRAME_BYTES", 4096, 128, 1 << 20),
             reconcile_interval_seconds=_float(env, "RECONCILE_INTERVAL_SECONDS", 60.0),
+            trusted_proxies=_networks(env, "TRUSTED_PROXIES"),
             password_time_cost=_int(env, "PASSWORD_TIME_COST", 3, 1, 10),
             password_memory_kib=_int(env, "PASSWORD_MEMORY_KIB", 65536, 1024, 1 << 21),
         )
@@ -131,6 +136,13 @@ def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -
     if not low <= value <= high:
         raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
     return value
+
+
+def _networks(env: Mapping[str, str], name: str) -> tuple[Network, ...]:
+    try:
+        return parse_networks(env.get(name, ""))
+    except ValueError as error:
+        raise ConfigError(f"{name}: {error}") from None
 
 
 def _float(env: Mapping[str, str], name: str, default: float) -> float:

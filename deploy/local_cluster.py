@@ -159,6 +159,7 @@ class Cluster:
             "REDIS_NAMESPACE": NAMESPACE,
             "JWT_SECRET": secret_file.read_text().strip(),
             "HOST": HOST,
+            "TRUSTED_PROXIES": HOST,  # nginx, in front, forwards the client's address
         }
 
     def _leaderboard(self, *args: str) -> None:

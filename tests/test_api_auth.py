@@ -116,3 +116,28 @@ async def test_login_attempts_are_limited_per_username(client, app, settings) ->
     blocked = await login(client)
     assert blocked.status_code == 429
     assert int(blocked.headers["Retry-After"]) >= 1
+
+
+async def test_behind_a_trusted_proxy_each_client_has_its_own_login_budget(
+    client, app, settings
+) -> None:
+    from app.client_ip import parse_networks
+
+    services_of(app).settings = settings.with_overrides(
+        login_attempts_per_client_per_minute=2,
+        trusted_proxies=parse_networks("127.0.0.0/8, ::1, 192.0.2.0/24"),
+    )
+
+    async def attempt(client_ip: str) -> int:
+        response = await client.post(
+            "/api/auth/login",
+            json={"username": f"u{client_ip[-1]}{attempt.count}", "password": "wrong password"},
+            headers={"X-Forwarded-For": client_ip},
+            scope_base={"client": ("127.0.0.1", 40000)},  # the proxy, as the direct peer
+        )
+        attempt.count += 1
+        return response.status_code
+
+    attempt.count = 0  # type: ignore[attr-defined]
+    assert [await attempt("198.51.100.1") for _ in range(3)] == [401, 401, 429]
+    assert await attempt("198.51.100.2") == 401  # another client behind the same proxy

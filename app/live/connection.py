@@ -80,6 +80,7 @@ class LiveConnection(asyncio.Protocol):
         self.id = secrets.token_hex(8)
         self.phase = Phase.HANDSHAKE
         self.peer = "unknown"
+        self.forwarded_for: str | None = None  # X-Forwarded-For of the upgrade request
         self.user_id: str | None = None
         self.opened_at = 0.0
         self.auth_deadline: float | None = None
@@ -205,6 +206,7 @@ class LiveConnection(asyncio.Protocol):
         try:
             if target.path != codes.LIVE_PATH:
                 raise Refusal(404, "Not found.\n")
+            self.forwarded_for = request.headers.get("X-Forwarded-For")
             self._owner.admit(self)
         except Refusal as refusal:
             response = self._ws.reject(refusal.status, refusal.text)

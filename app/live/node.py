@@ -9,6 +9,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 
 from app.board import Board, Snapshot
+from app.client_ip import client_ip
 from app.errors import ApiError
 from app.live.codes import Close
 from app.live.connection import LiveConnection, Phase, Refusal
@@ -96,8 +97,9 @@ class LiveNode:
     def admit(self, conn: LiveConnection) -> None:
         if not self.accepting:
             raise Refusal(503, "Server shutting down; connect again.\n", _RETRY_WHEN_FULL_SECONDS)
+        client = client_ip(conn.peer, conn.forwarded_for, self._settings.trusted_proxies)
         decision = self._attempts.hit(
-            conn.peer, self._settings.ws_connects_per_ip_per_minute, _MINUTE_MS
+            client, self._settings.ws_connects_per_ip_per_minute, _MINUTE_MS
         )
         if not decision.allowed:
             retry = max(1, -(-decision.retry_after_ms // 1000))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import multiprocessing
 import signal
 import sys
@@ -37,7 +38,8 @@ def hypercorn_config(host: str, port: int) -> Config:
     config.bind = [f"{host}:{port}"]
     config.graceful_timeout = GRACEFUL_SECONDS
     config.accesslog = None
-    config.errorlog = "-"
+    # Hypercorn's own lines go through our logging setup (JSON in production), once.
+    config.errorlog = logging.getLogger("hypercorn.error")
     return config
 
 
