@@ -20,8 +20,9 @@ from app.keys import Keys
 from app.ranking import iso, ranking_member
 from app.scoring import COMMIT_SQL
 from app.scripts import Scripts, Standing
+from app.services import keep_session
 from perf.http_load import (
-    HttpConn,
+    OpenLoopResult,
     close_connections,
     closed_loop_python,
     get_request,
@@ -60,7 +61,7 @@ class Knobs:
                 1000,
                 256,
                 [1000, 2000, 3000, 4000, 5000],
-                [500, 1000, 2000, 3000],
+                [250, 500, 750, 1000, 1500],
             )
         return cls(
             False,
@@ -77,9 +78,27 @@ def say(text: str) -> None:
     print(f"  {text}", flush=True)
 
 
+async def open_step(
+    port: int,
+    connections: int,
+    request: Callable[[int], bytes],
+    rate: float,
+    seconds: float,
+    on_response: Callable[[int, int, bytes], None] | None = None,
+) -> OpenLoopResult:
+    """One open-loop step on fresh connections, so that requests an overloaded earlier step
+    left in flight cannot hold this step's connections (they are dropped with theirs)."""
+    conns = await open_connections(port, connections)
+    try:
+        return await open_loop(conns, request, rate, seconds, on_response=on_response)
+    finally:
+        close_connections(conns)
+
+
 async def ramp(
     name: str,
-    conns: list[HttpConn],
+    port: int,
+    connections: int,
     request: Callable[[int], bytes],
     rates: list[float],
     seconds: float,
@@ -97,7 +116,7 @@ async def ramp(
         def shifted(i: int, start: int = start) -> bytes:
             return request(start + i)
 
-        result = await open_loop(conns, shifted, rate, seconds)
+        result = await open_step(port, connections, shifted, rate, seconds)
         if offset:
             offset[0] += max(1, int(rate * seconds))
         step = result.summary(f"{name} ramp", rate, ok)
@@ -111,7 +130,8 @@ async def ramp(
             failures += 1
             if failures >= 2:
                 break
-        await asyncio.sleep(1.0)
+        # Let the server finish what an overloaded step left behind before the next one.
+        await asyncio.sleep(2.0 if passed else 6.0)
     return steps, best
 
 
@@ -140,20 +160,17 @@ async def read_scenario(
         bare.stop()
     say(out["bare"].line())  # type: ignore[attr-defined]
     say("read: open-loop ramp over 1,000 connections, p95 target 5 ms")
-    conns = await open_connections(server.port, knobs.read_connections)
-    try:
-        request = get_request(BOARD)
-        steps, best = await ramp(
-            "read",
-            conns,
-            lambda i: request,
-            knobs.read_rates,
-            knobs.step_seconds,
-            5.0,
-            lambda s: s == 200,
-        )
-    finally:
-        close_connections(conns)
+    request = get_request(BOARD)
+    steps, best = await ramp(
+        "read",
+        server.port,
+        knobs.read_connections,
+        lambda i: request,
+        knobs.read_rates,
+        knobs.step_seconds,
+        5.0,
+        lambda s: s == 200,
+    )
     out["ramp"] = steps
     out["max_rate_p95_under_5ms"] = best
     return out
@@ -204,30 +221,30 @@ async def write_scenario(
     server: Server, data: Dataset, knobs: Knobs, writes: Writes, cursor: list[int]
 ) -> dict[str, object]:
     out: dict[str, object] = {}
-    conns = await open_connections(server.port, knobs.write_connections)
     seconds = knobs.step_seconds * 2
-    try:
-        for rate, key in ((100, "seed_100"), (1000, "goal_1000")):
-            say(f"write: open loop, constant {rate}/s for {seconds:g} s")
-            start = cursor[0]
-            result = await open_loop(conns, lambda i, s=start: writes(s + i), rate, seconds)
-            cursor[0] += int(rate * seconds)
-            out[key] = result.summary(f"write {rate}/s", rate, lambda s: s == 200)
-            say(out[key].line())  # type: ignore[attr-defined]
-            await asyncio.sleep(1.0)
-        say("write: open-loop ramp, p95 target 50 ms")
-        steps, best = await ramp(
-            "write",
-            conns,
-            writes,
-            knobs.write_rates,
-            knobs.step_seconds,
-            50.0,
-            lambda s: s == 200,
-            offset=cursor,
+    connections = knobs.write_connections
+    for rate, key in ((100, "seed_100"), (1000, "goal_1000")):
+        say(f"write: open loop, constant {rate}/s for {seconds:g} s")
+        start = cursor[0]
+        result = await open_step(
+            server.port, connections, lambda i, s=start: writes(s + i), rate, seconds
         )
-    finally:
-        close_connections(conns)
+        cursor[0] += int(rate * seconds)
+        out[key] = result.summary(f"write {rate}/s", rate, lambda s: s == 200)
+        say(out[key].line())  # type: ignore[attr-defined]
+        await asyncio.sleep(6.0)  # an overloaded step leaves work behind at the server
+    say("write: open-loop ramp, p95 target 50 ms")
+    steps, best = await ramp(
+        "write",
+        server.port,
+        connections,
+        writes,
+        knobs.write_rates,
+        knobs.step_seconds,
+        50.0,
+        lambda s: s == 200,
+        offset=cursor,
+    )
     out["ramp"] = steps
     out["max_rate_p95_under_50ms"] = best
     return out
@@ -238,7 +255,8 @@ async def write_ceilings(
 ) -> dict[str, Summary]:
     """Raw calls without HTTP, from one asyncio process, 32 at a time: the commit statement,
     the gate script, the apply script, and all three in sequence."""
-    pool = await asyncpg.create_pool(data.url, min_size=20, max_size=20)
+    # Configured as the service's pool is (app/services.py), 20 connections.
+    pool = await asyncpg.create_pool(data.url, min_size=20, max_size=20, reset=keep_session)
     redis = Redis.from_url(data.redis_url)
     keys = Keys(data.name)
     scripts = Scripts(redis, keys)
@@ -332,12 +350,8 @@ async def limits_scenario(
         elif status == 429:
             refused[i // 15] += 1
 
-    conns = await open_connections(server.port, 200)
-    try:
-        total = len(users) * 15
-        result = await open_loop(conns, request, rate, total / rate, on_response=on_response)
-    finally:
-        close_connections(conns)
+    total = len(users) * 15
+    result = await open_step(server.port, 200, request, rate, total / rate, on_response=on_response)
     exact = sum(1 for u in range(len(users)) if accepted[u] == 10 and refused[u] == 5)
     outcomes = Counter(f"{accepted[u]} accepted, {refused[u]} refused" for u in range(len(users)))
     summary = result.summary("limits", rate, lambda s: s in (200, 429))
