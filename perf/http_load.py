@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import resource
 import shutil
 import subprocess
@@ -26,6 +27,7 @@ from perf.stats import Summary, percentile, summarize
 HOST = "127.0.0.1"
 WRK_SCRIPT = Path(__file__).with_name("wrk_report.lua")
 perf_counter = time.perf_counter
+TICK = 0.001  # the open-loop schedule's granularity: uvloop's timer resolution
 
 
 def get_request(path: str) -> bytes:
@@ -186,9 +188,14 @@ async def open_loop(
     start = perf_counter() + 0.01
     sent = 0
     while sent < total:
-        due = min(total, int((perf_counter() - start) * rate) + 1)
+        # uvloop's timers tick in whole milliseconds (a shorter sleep returns at once and the
+        # loop would spin, stealing a core from the server), so the schedule is released in
+        # 1 ms batches: request i is due at the first tick at or after start + i / rate.
+        # Its clock runs from that tick; a late wake-up shows as dispatch lag and latency.
+        ticks = math.floor((perf_counter() - start) / TICK)
+        due = min(total, max(0, math.floor(ticks * TICK * rate + 1e-9) + 1))
         while sent < due:
-            scheduled = start + sent / rate
+            scheduled = start + math.ceil(sent / rate / TICK - 1e-9) * TICK
             if idle:
                 conn = idle.popleft()
                 indices[conn] = sent
@@ -196,11 +203,7 @@ async def open_loop(
             else:
                 backlog.append((sent, scheduled))
             sent += 1
-        # uvloop's timers tick in whole milliseconds: a shorter sleep returns at once and
-        # the loop would spin, stealing a core from the server. Requests due within the next
-        # millisecond wait for it; their clocks run from their scheduled times all the same.
-        pause = start + sent / rate - perf_counter()
-        await asyncio.sleep(max(pause, 0.001))
+        await asyncio.sleep(max(start + (ticks + 1) * TICK - perf_counter(), TICK))
     try:
         await asyncio.wait_for(finished, drain_seconds)
     except TimeoutError:

@@ -197,8 +197,9 @@ def plots(results: dict[str, Any], folder: Path) -> list[Path]:
         for label, s in series:
             points = [(p, v) for p, v in s["curve"] if p < 100]
             xs = [1 / (1 - p / 100) for p, _ in points]
-            ax.plot(xs, [v for _, v in points], marker="o", label=label)
+            ax.plot(xs, [max(v, 0.01) for _, v in points], marker="o", label=label)
         ax.set_xscale("log")
+        ax.set_yscale("log")
         ticks = [1, 2, 4, 10, 20, 100, 200, 1000, 10000]
         ax.set_xticks(ticks)
         ax.set_xticklabels([f"{100 - 100 / t:g}" for t in ticks])
