@@ -65,6 +65,25 @@ def machine() -> str:
     )
 
 
+async def server_versions(admin_url: str, redis_url: str) -> str:
+    import asyncpg
+    from redis.asyncio import Redis
+
+    conn = await asyncpg.connect(admin_url)
+    try:
+        pg = await conn.fetchval("SHOW server_version")
+    finally:
+        await conn.close()
+    redis = Redis.from_url(redis_url)
+    try:
+        info = await redis.info("server")
+    finally:
+        await redis.aclose()
+    flavour = "Valkey" if "valkey_version" in info else "Redis"
+    version = info.get("valkey_version") or info.get("redis_version")
+    return f"PostgreSQL {pg.split()[0]}, {flavour} {version}"
+
+
 async def run(
     args: argparse.Namespace, admin_url: str, redis_url: str, backing: str
 ) -> dict[str, Any]:
@@ -73,7 +92,12 @@ async def run(
     log_dir = Path(tempfile.mkdtemp(prefix="perf-logs-"))
     results: dict[str, Any] = {
         "started": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "command": shlex.join(["python", "-m", "perf.run", *sys.argv[1:]]),
+        "command": shlex.join(["python", "-m", "perf.run", *sys.argv[1:]])
+        + "".join(
+            f" (with {name} set)"
+            for name in ("PERF_DATABASE_URL", "PERF_REDIS_URL")
+            if os.environ.get(name)
+        ),
         "machine": machine(),
         "workers": args.workers,
         "backing": backing,
@@ -81,6 +105,7 @@ async def run(
         "fd_limit": raise_fd_limit(),
         "logs": str(log_dir),
     }
+    results["backing"] = f"{backing}: {await server_versions(admin_url, redis_url)}"
     data: Dataset = new_dataset(admin_url, redis_url)
     say(f"preparing database {data.name} with {args.users:,} users (logs in {log_dir})")
     await data.create(args.users)
