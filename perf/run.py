@@ -146,6 +146,9 @@ async def run(
             finally:
                 other.stop()
         if "live" in only:
+            # Each client process holds up to 5,000 sockets, each server process about as many.
+            if results["fd_limit"] < 6_000:
+                say(f"open-file hard limit {results['fd_limit']}: too low for 10,000 clients")
             for clients, action in ((2_000, 0), (10_000, 3)):
                 say(f"== live {clients:,}")
                 results[f"live_{clients}"] = await live_scenario(
