@@ -38,6 +38,7 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         f"Command: `{r['command']}`  ",
         f"Machine: {r['machine']}  ",
+        f"Code: commit {r.get('commit', 'unknown')}  ",
         f"Service: {r['workers']} worker process(es); backing servers: {r['backing']}",
         "",
         "| scenario | offered | throughput | p50 ms | p95 ms | p99 ms | max ms | errors | note |",

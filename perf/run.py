@@ -14,6 +14,7 @@ import os
 import platform
 import shlex
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -65,6 +66,17 @@ def machine() -> str:
     )
 
 
+def git_commit() -> str:
+    def git(*argv: str) -> str:
+        done = subprocess.run(
+            ["git", *argv], cwd=RESULTS.parent.parent, capture_output=True, text=True, check=False
+        )
+        return done.stdout.strip()
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    return commit + (" (with uncommitted changes)" if git("status", "--porcelain", "app") else "")
+
+
 async def server_versions(admin_url: str, redis_url: str) -> str:
     import asyncpg
     from redis.asyncio import Redis
@@ -99,6 +111,7 @@ async def run(
             if os.environ.get(name)
         ),
         "machine": machine(),
+        "commit": git_commit(),
         "workers": args.workers,
         "backing": backing,
         "quick": args.quick,
