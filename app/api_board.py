@@ -33,6 +33,7 @@ async def leaderboard() -> Response:
     snapshot = await services().leaderboard.snapshot()
     if request.headers.get("If-None-Match") == snapshot.etag:
         response = Response(b"", status=304)
+        del response.headers["Content-Type"]  # nothing follows, so no type (not text/html)
     else:
         response = Response(snapshot.body, content_type="application/json")
     response.headers["ETag"] = snapshot.etag

@@ -89,11 +89,8 @@ class BoardResponder:
             b"HTTP/1.1 200 \r\ncontent-type: application/json\r\n"
             b"content-length: " + str(len(self._body)).encode() + b"\r\n" + common
         )
-        # As Quart sends it for ``Response(b"", status=304)``.
-        self._not_modified = (
-            b"HTTP/1.1 304 \r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: 0\r\n"
-            + common
-        )
+        # As app/api_board.py sends it through Quart: no body, so no content type.
+        self._not_modified = b"HTTP/1.1 304 \r\ncontent-length: 0\r\n" + common
 
 
 def served_metrics(metrics: Metrics) -> Served:
