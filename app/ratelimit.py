@@ -1,7 +1,8 @@
 """The rate-limit gate: one Redis script call, or an in-process limiter while Redis is away.
 
 A cache outage never blocks a request and never lifts the limit: the fallback applies the same
-sliding window in this process (so during an outage the limit holds per process).
+sliding window in this process (so during an outage the limit holds per process), starting from
+the requests this process already let through.
 """
 
 from __future__ import annotations
@@ -70,6 +71,10 @@ class RateLimiter:
                 self._health.failed(error, "rate limiting")
             else:
                 self._health.succeeded()
+                if decision.allowed:
+                    # Shadow what this process let through, so that if Redis goes away the
+                    # fallback starts from the caller's recent requests, not from zero.
+                    self._local.hit(key, limit, self._window_ms)
                 return decision
         self._health.fell_back()
         return self._local.hit(key, limit, self._window_ms)

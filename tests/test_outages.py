@@ -95,7 +95,8 @@ async def test_with_redis_down_updates_succeed_reads_answer_and_the_limit_holds(
     assert board.status_code == 200
     assert [u["username"] for u in (await board.get_json())["users"]] == ["alice"]  # cached
 
-    # The per-process fallback keeps the limit (4 per minute here): bob has used 1.
+    # The per-process fallback keeps the limit (4 per minute here): bob has used 1, and the
+    # fallback remembers alice's request that went through Redis before the outage.
     statuses = [
         (await complete(client, bob, a)).status_code
         for a in ("quiz_a", "quiz_b", "quiz_c", "level_b")
@@ -180,3 +181,17 @@ async def test_a_node_that_starts_while_redis_is_down_serves_the_board_from_the_
         assert response.status_code == 200
         body = await response.get_json()
         assert [(u["username"], u["score"], u["rank"]) for u in body["users"]] == [("alice", 70, 1)]
+
+
+async def test_a_user_who_used_the_limit_before_the_outage_stays_limited(
+    fragile_app, proxies, make_player
+) -> None:
+    client = fragile_app.test_client()
+    carol = await make_player("carol")
+    for action in ("quiz_a", "quiz_b", "quiz_c", "level_a"):  # the limit is 4 here
+        assert (await complete(client, carol, action)).status_code == 200
+
+    await proxies["redis"].cut()
+
+    refused = await complete(client, carol, "level_b")
+    assert refused.status_code == 429
