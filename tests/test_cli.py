@@ -16,20 +16,8 @@ import jwt
 import pytest
 
 from tests.conftest import TEST_SECRET
+from tests.support.cli import run_cli
 from tests.support.server_process import free_port
-
-
-def leaderboard(
-    *args: str, env: dict[str, str], cwd: Path | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "app.cli", *args],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=cwd,
-    )
 
 
 @pytest.fixture
@@ -40,7 +28,7 @@ def operator_env(database_url: str) -> dict[str, str]:
 async def test_token_creates_missing_users_and_prints_one_token_each(
     operator_env, db: asyncpg.Connection
 ) -> None:
-    result = leaderboard("token", "alice", "bob", "alice", env=operator_env)
+    result = run_cli("token", "alice", "bob", "alice", env=operator_env)
     assert result.returncode == 0, result.stderr
     tokens = result.stdout.split()
     assert len(tokens) == 3
@@ -52,31 +40,29 @@ async def test_token_creates_missing_users_and_prints_one_token_each(
 async def test_actions_load_and_list(operator_env, tmp_path: Path) -> None:
     catalog = tmp_path / "catalog.json"
     catalog.write_text(json.dumps([{"id": "quest_1", "name": "First quest", "points": 25}]))
-    loaded = leaderboard("actions", "load", str(catalog), env=operator_env)
+    loaded = run_cli("actions", "load", str(catalog), env=operator_env)
     assert loaded.returncode == 0, loaded.stderr
-    listed = leaderboard("actions", "list", env=operator_env)
+    listed = run_cli("actions", "list", env=operator_env)
     assert "quest_1" in listed.stdout and "25" in listed.stdout
 
 
 def test_a_bad_catalog_file_is_explained_in_one_line(operator_env, tmp_path: Path) -> None:
     catalog = tmp_path / "catalog.json"
     catalog.write_text(json.dumps([{"id": "quest_1", "name": "Greedy", "points": 1000}]))
-    result = leaderboard("actions", "load", str(catalog), env=operator_env)
+    result = run_cli("actions", "load", str(catalog), env=operator_env)
     assert result.returncode == 2
     assert "between 1 and 100" in result.stderr
     assert "Traceback" not in result.stderr
 
 
 def test_migrate_reports_a_current_schema(operator_env) -> None:
-    result = leaderboard("migrate", env=operator_env)
+    result = run_cli("migrate", env=operator_env)
     assert result.returncode == 0
     assert "schema is current" in result.stdout
 
 
 def test_serve_without_urls_points_to_dev() -> None:
-    result = leaderboard(
-        "serve", env={"DATABASE_URL": "", "REDIS_URL": "", "JWT_SECRET": TEST_SECRET}
-    )
+    result = run_cli("serve", env={"DATABASE_URL": "", "REDIS_URL": "", "JWT_SECRET": TEST_SECRET})
     assert result.returncode == 2
     assert "leaderboard dev" in result.stderr
 

@@ -4,9 +4,6 @@ of updates loses none of them, and two nodes never reconcile at once."""
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -24,16 +21,7 @@ from app.scoring import commit_completion
 from app.scripts import Scripts
 from app.settings import Settings
 from tests.conftest import BackingServers, services_of
-
-
-def leaderboard_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "app.cli", *args],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+from tests.support.cli import run_cli
 
 
 @pytest.fixture
@@ -122,7 +110,7 @@ async def test_every_kind_of_drift_is_repaired_and_reported_by_the_command(
     await redis.zadd(keys.ranking, {"0000000000000001:deleted-user": 500})
     assert await commit_completion(db, dave.user_id, "boss") is not None
 
-    dry = leaderboard_cli("reconcile", "--full", "--dry-run", "--json", env=operator_env)
+    dry = run_cli("reconcile", "--full", "--dry-run", "--json", env=operator_env)
     assert dry.returncode == 0, dry.stderr
     found = orjson.loads(dry.stdout)
     assert (found["drift"]["missing"], found["drift"]["wrong"], found["drift"]["extra"]) == (
@@ -133,7 +121,7 @@ async def test_every_kind_of_drift_is_repaired_and_reported_by_the_command(
     assert found["fixed"] == 0 and found["scanned"] == 4
     assert await actual_cache(redis, keys) != await expected_cache(db)  # a dry run changes nothing
 
-    fixed = leaderboard_cli("reconcile", env=operator_env)
+    fixed = run_cli("reconcile", env=operator_env)
     assert fixed.returncode == 0, fixed.stderr
     assert "reconcile incremental" in fixed.stdout
     assert "missing   1" in fixed.stdout and "wrong     2" in fixed.stdout
@@ -148,7 +136,7 @@ async def test_every_kind_of_drift_is_repaired_and_reported_by_the_command(
         carol.user_id,
     ]
 
-    full = leaderboard_cli("reconcile", "--full", env=operator_env)
+    full = run_cli("reconcile", "--full", env=operator_env)
     assert full.returncode == 0, full.stderr
     assert "extra     1" in full.stdout and "fixed     1" in full.stdout
     assert await actual_cache(redis, keys) == await expected_cache(db)
@@ -176,7 +164,7 @@ async def test_a_flushed_redis_is_rebuilt_and_published_under_a_new_epoch(
     # Redis lost this deployment's data (the test's namespace only: the server is shared).
     await redis.delete(*[k async for k in redis.scan_iter(match=f"*{namespace}*")])
 
-    result = leaderboard_cli("reconcile", env=operator_env)
+    result = run_cli("reconcile", env=operator_env)
     assert result.returncode == 0, result.stderr
     assert "reconcile full" in result.stdout and "cold" in result.stdout
     assert "missing   3" in result.stdout
@@ -269,7 +257,7 @@ async def test_two_nodes_never_reconcile_at_once(
     # While one node holds the lock, the operator's command refuses to run beside it.
     async with nodes[0]._lock.held() as got:
         assert got
-        busy = await asyncio.to_thread(leaderboard_cli, "reconcile", env=operator_env)
+        busy = await asyncio.to_thread(run_cli, "reconcile", env=operator_env)
         assert busy.returncode == 3 and "another reconcile is running" in busy.stderr
         assert await jobs[1].run_once() is None
     assert await jobs[1].run_once() is not None  # released at the end of the block
@@ -328,7 +316,7 @@ async def test_the_command_shows_progress_on_a_large_table_and_repairs_it(
         "SELECT 'many' || g, 1 + g % 1000, now() - g * interval '1 millisecond' "
         "FROM generate_series(1, 25000) g"
     )
-    result = await asyncio.to_thread(leaderboard_cli, "reconcile", "--full", env=operator_env)
+    result = await asyncio.to_thread(run_cli, "reconcile", "--full", env=operator_env)
     assert result.returncode == 0, result.stderr
     assert "scanned 25000 / 25000 (100%)" in result.stderr
     assert "missing   25000" in result.stdout
