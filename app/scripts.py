@@ -27,6 +27,12 @@ def read_script(name: str) -> str:
     return "\n".join([*libraries, source])
 
 
+def script_names() -> list[str]:
+    """Every script in lua/, without the shared libraries (``lib_*``) they include."""
+    folder = resource_dir("lua")
+    return sorted(p.stem for p in folder.glob("*.lua") if not p.stem.startswith("lib_"))
+
+
 @dataclass(frozen=True)
 class RateDecision:
     allowed: bool
@@ -77,9 +83,10 @@ class Scripts:
         return self._redis.register_script(read_script(name))
 
     async def load(self) -> None:
-        """Load every script now, so a broken one fails start-up instead of a request."""
-        for script in (self._rate_limit, self._apply_score, self._publish_top10):
-            script.sha = await self._redis.script_load(script.script)
+        """Load every script in lua/ now (also those other modules call: the reconciler, the
+        live registry), so a broken one fails start-up instead of a request."""
+        for name in script_names():
+            await self._redis.script_load(read_script(name))
 
     async def rate_limit(
         self, key: str, limit: int, window_ms: int, request_id: str

@@ -9,7 +9,9 @@ from dataclasses import dataclass
 
 import asyncpg
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.board import Board
 from app.broker import Subscription
@@ -70,7 +72,7 @@ class Services:
         scripts = Scripts(redis, keys)
         try:
             await scripts.load()
-        except (RedisError, OSError) as error:
+        except (RedisConnectionError, RedisTimeoutError, OSError) as error:
             # Serving without Redis is allowed (fallbacks); the scripts load on first use.
             log.warning("redis unreachable at start-up (%s); continuing with fallbacks", error)
         health = RedisHealth(settings.redis_retry_seconds)

@@ -199,3 +199,33 @@ async def test_rate_limit_window_slides(scripts, namespace) -> None:
         await asyncio.sleep(0.02)
     else:
         pytest.fail("the window never slid")
+
+
+async def test_every_script_compiles_on_the_server(redis, namespace) -> None:
+    from app.scripts import read_script, script_names
+
+    names = script_names()
+    assert {
+        "apply_score",
+        "publish_top10",
+        "rate_limit",
+        "reconcile_batch",
+        "live_register",
+    } <= set(names)
+    for name in names:
+        assert await redis.script_load(read_script(name))
+    await Scripts(redis, Keys(namespace)).load()
+
+
+async def test_a_broken_script_fails_start_up(redis, namespace, tmp_path, monkeypatch) -> None:
+    from redis.exceptions import ResponseError
+
+    import app.scripts as scripts_module
+
+    folder = scripts_module.resource_dir("lua")
+    for source in folder.glob("*.lua"):
+        (tmp_path / source.name).write_text(source.read_text())
+    (tmp_path / "zz_broken.lua").write_text("return {1, 2")
+    monkeypatch.setattr(scripts_module, "resource_dir", lambda name: tmp_path)
+    with pytest.raises(ResponseError):
+        await Scripts(redis, Keys(namespace)).load()
