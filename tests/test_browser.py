@@ -364,3 +364,33 @@ async def test_the_page_works_by_keyboard(server, open_tab) -> None:
     await tab.page.focus("button[data-action-id='level_1']")
     await tab.page.keyboard.press("Enter")
     await tab.page.wait_for_selector("text=+50 points")
+
+
+async def test_without_a_live_connection_the_page_polls_and_the_board_still_moves(
+    server_env, tmp_path, browser, shots
+) -> None:
+    # One live slot on this node: the first tab takes it, the second is refused (503) and
+    # must fall back to polling GET /api/leaderboard.
+    with ServerProcess({**server_env, "WS_MAX_CONNECTIONS": "1"}, tmp_path) as single_slot:
+        tabs = []
+        for name in ("holder", "poller"):
+            context = await browser.new_context()
+            page = await context.new_page()
+            tab = Tab(context, page)
+            await page.goto(f"{single_slot.base_url}/")
+            await page.fill("#username", name)
+            await page.fill("#password", "password123")
+            await page.click("#signup-button")
+            await page.wait_for_selector("#signed-in:not([hidden])")
+            tabs.append(tab)
+        holder, poller = tabs
+        await holder.wait_for_connection("Live")
+        await poller.wait_for_connection("Reconnecting in")
+
+        await holder.page.click("button[data-action-id='boss']")
+
+        await poller.wait_for_board([("1", "holder", "100")], timeout=15)
+        await shots(poller.page, "polled")
+        for tab in tabs:
+            await tab.context.close()
+        assert [problem for tab in tabs for problem in tab.problems] == []
