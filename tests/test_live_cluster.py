@@ -15,15 +15,14 @@ import orjson
 import pytest
 from redis.asyncio import Redis
 
-from tests.conftest import BackingServers
 from tests.support.live_client import LiveClient, live_client, users_of
 from tests.support.server_process import ServerProcess
-from tests.test_live_protocol import live_env, score
+from tests.test_live_protocol import LIVE_KNOBS, score
 
 
 @pytest.fixture
-def env(backing_servers: BackingServers, database_url: str, namespace: str) -> dict[str, str]:
-    return live_env(backing_servers, database_url, namespace)
+def env(service_env: dict[str, str]) -> dict[str, str]:
+    return {**service_env, **LIVE_KNOBS}
 
 
 @pytest.fixture

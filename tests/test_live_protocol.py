@@ -14,27 +14,17 @@ import jwt
 import pytest
 import websockets
 
-from tests.conftest import TEST_SECRET, BackingServers, Player
+from tests.conftest import TEST_SECRET, Player
 from tests.support.live_client import live_client, users_of
 from tests.support.server_process import ServerProcess
 
-
-def live_env(backing: BackingServers, database_url: str, namespace: str) -> dict[str, str]:
-    return {
-        "DATABASE_URL": database_url,
-        "REDIS_URL": backing.redis_url,
-        "REDIS_NAMESPACE": namespace,
-        "JWT_SECRET": TEST_SECRET,
-        "PASSWORD_TIME_COST": "1",
-        "PASSWORD_MEMORY_KIB": "1024",
-        "RATE_LIMIT_PER_MINUTE": "1000",
-        "WS_CONNECTS_PER_IP_PER_MINUTE": "100000",
-    }
+# On top of conftest's service_env: tests open many connections and score often.
+LIVE_KNOBS = {"RATE_LIMIT_PER_MINUTE": "1000", "WS_CONNECTS_PER_IP_PER_MINUTE": "100000"}
 
 
 @pytest.fixture
-def env(backing_servers: BackingServers, database_url: str, namespace: str) -> dict[str, str]:
-    return live_env(backing_servers, database_url, namespace)
+def env(service_env: dict[str, str]) -> dict[str, str]:
+    return {**service_env, **LIVE_KNOBS}
 
 
 @pytest.fixture

@@ -16,10 +16,10 @@ import orjson
 import pytest
 
 from app.logging_setup import JsonFormatter, redact
-from tests.conftest import BackingServers, services_of
+from tests.conftest import services_of
 from tests.support.live_client import live_client
 from tests.support.server_process import ServerProcess
-from tests.test_live_protocol import live_env, score
+from tests.test_live_protocol import LIVE_KNOBS, score
 
 
 def sample(text: str, name: str, **labels: str) -> float:
@@ -115,14 +115,12 @@ async def test_redis_failures_and_fallbacks_are_counted(app, client, make_player
 
 @pytest.fixture
 def server(
-    backing_servers: BackingServers,
-    database_url: str,
-    namespace: str,
+    service_env: dict[str, str],
     tmp_path: Path,
     catalog_loaded: Any,
     redis: Any,
 ) -> Iterator[ServerProcess]:
-    with ServerProcess(live_env(backing_servers, database_url, namespace), tmp_path) as process:
+    with ServerProcess({**service_env, **LIVE_KNOBS}, tmp_path) as process:
         yield process
 
 
