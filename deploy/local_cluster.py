@@ -33,7 +33,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.devservers import (  # noqa: E402 - needs the repository on the path first
+from app.dev.servers import (  # noqa: E402 - needs the repository on the path first
     HOST,
     EmbeddedPostgres,
     EmbeddedRedis,
@@ -164,7 +164,7 @@ class Cluster:
 
     def _leaderboard(self, *args: str) -> None:
         done = subprocess.run(  # noqa: S603
-            [sys.executable, "-m", "app.cli", *args],
+            [sys.executable, "-m", "app.cli.main", *args],
             env=self.env(),
             cwd=ROOT,
             capture_output=True,
@@ -177,7 +177,7 @@ class Cluster:
     def _start_node(self, index: int) -> None:
         log = (self.logs / f"api-{index + 1}.log").open("ab")
         self.nodes[index] = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve"],
+            [sys.executable, "-m", "app.cli.main", "serve"],
             env={**self.env(), "PORT": str(self.node_ports[index])},
             cwd=ROOT,
             stdout=log,

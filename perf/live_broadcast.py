@@ -45,10 +45,10 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.accounts import ensure_user  # noqa: E402
-from app.catalog import Action, upsert_actions  # noqa: E402
-from app.migrations import migrate  # noqa: E402
-from app.tokens import Identity, issue_access_token  # noqa: E402
+from app.core.accounts import ensure_user  # noqa: E402
+from app.core.catalog import Action, upsert_actions  # noqa: E402
+from app.core.tokens import Identity, issue_access_token  # noqa: E402
+from app.db.migrations import migrate  # noqa: E402
 
 SECRET = "perf-" + secrets.token_urlsafe(40)
 VERSION = re.compile(rb'"version":(\d+)')
@@ -184,7 +184,7 @@ def start_server(env: dict[str, str], log_dir: Path) -> tuple[subprocess.Popen[b
     port = free_port()
     log = (log_dir / f"server-{port}.log").open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve"],
+        [sys.executable, "-m", "app.cli.main", "serve"],
         env={**env, "PORT": str(port), "HOST": "127.0.0.1"},
         stdout=log,
         stderr=subprocess.STDOUT,

@@ -70,14 +70,14 @@ def main() -> int:
         "HOST": "127.0.0.1",
     }
     variants = {
-        "leaderboard serve (front + Hypercorn)": [sys.executable, "-m", "app.cli", "serve"],
+        "leaderboard serve (front + Hypercorn)": [sys.executable, "-m", "app.cli.main", "serve"],
         "plain Hypercorn (uvloop)": [
             sys.executable,
             "-m",
             "hypercorn",
             "-k",
             "uvloop",
-            "app.main:app_from_env()",
+            "app.http.app:app_from_env()",
         ],
     }
     results: dict[str, list[float]] = {k: [] for k in variants}

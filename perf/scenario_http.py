@@ -16,11 +16,11 @@ from pathlib import Path
 import asyncpg
 from redis.asyncio import Redis
 
-from app.keys import Keys
-from app.ranking import iso, ranking_member
-from app.scoring import COMMIT_SQL
-from app.scripts import Scripts, Standing
-from app.services import keep_session
+from app.core.ranking import iso, ranking_member
+from app.core.scoring import COMMIT_SQL
+from app.http.services import keep_session
+from app.redis.keys import Keys
+from app.redis.scripts import Scripts, Standing
 from perf.http_load import (
     OpenLoopResult,
     close_connections,

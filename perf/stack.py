@@ -26,9 +26,9 @@ import asyncpg
 import psutil
 from redis.asyncio import Redis
 
-from app.catalog import Action, upsert_actions
-from app.migrations import migrate
-from app.tokens import Identity, issue_access_token
+from app.core.catalog import Action, upsert_actions
+from app.core.tokens import Identity, issue_access_token
+from app.db.migrations import migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
@@ -79,7 +79,7 @@ def backing_servers(database_url: str | None, redis_url: str | None) -> Iterator
                 redis_url = f"redis://{rd.get_container_host_ip()}:{rd.get_exposed_port(6379)}/0"
             print(f"  backing servers: testcontainers ({database_url}, {redis_url})", flush=True)
         else:
-            from app.devservers import EmbeddedPostgres, EmbeddedRedis
+            from app.dev.servers import EmbeddedPostgres, EmbeddedRedis
 
             root = Path(tempfile.mkdtemp(prefix="leaderboard-perf-"))
             if not database_url:
@@ -271,7 +271,7 @@ def service_env(data: Dataset, **extra: str) -> dict[str, str]:
 def leaderboard_server(
     data: Dataset, workers: int, log_dir: Path, name: str = "leaderboard", **extra: str
 ) -> Server:
-    argv = [sys.executable, "-m", "app.cli", "serve", "--workers", str(workers)]
+    argv = [sys.executable, "-m", "app.cli.main", "serve", "--workers", str(workers)]
     return Server(name, argv, service_env(data, **extra), log_dir)
 
 
@@ -295,7 +295,7 @@ def granian_server(data: Dataset, workers: int, log_dir: Path) -> Server:
         "--no-ws",
         "--log-level",
         "warning",
-        "app.main:app_from_env",
+        "app.http.app:app_from_env",
     ]
     return Server("granian", argv, service_env(data), log_dir)
 

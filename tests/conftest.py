@@ -25,13 +25,13 @@ from quart import Quart
 from quart.typing import TestAppProtocol, TestClientProtocol
 from redis.asyncio import Redis
 
-from app.accounts import ensure_user
-from app.catalog import Action, upsert_actions
-from app.main import create_app
-from app.migrations import migrate
-from app.services import Services
-from app.settings import Settings
-from app.tokens import Identity, issue_access_token
+from app.core.accounts import ensure_user
+from app.core.catalog import Action, upsert_actions
+from app.core.settings import Settings
+from app.core.tokens import Identity, issue_access_token
+from app.db.migrations import migrate
+from app.http.app import create_app
+from app.http.services import Services
 
 TEST_SECRET = "test-secret-" + "x" * 40
 
@@ -80,7 +80,7 @@ def backing_servers() -> Iterator[BackingServers]:
                 rd = stack.enter_context(RedisContainer("redis:7-alpine"))
                 redis_url = f"redis://{rd.get_container_host_ip()}:{rd.get_exposed_port(6379)}/0"
         if not database_url or not redis_url:
-            from app.devservers import EmbeddedPostgres, EmbeddedRedis
+            from app.dev.servers import EmbeddedPostgres, EmbeddedRedis
 
             # Not under pytest's basetemp: a concurrent pytest run prunes old basetemps and
             # would delete a data folder this run still uses.

@@ -9,8 +9,8 @@ import asyncpg
 import pytest
 from quart.typing import TestClientProtocol as ClientProtocol
 
-from app.settings import Settings
-from app.tokens import issue_access_token
+from app.core.settings import Settings
+from app.core.tokens import issue_access_token
 from tests.conftest import Player, services_of
 
 COMPLETE = "/api/action/complete"

@@ -121,7 +121,7 @@ async def test_login_attempts_are_limited_per_username(client, app, settings) ->
 async def test_behind_a_trusted_proxy_each_client_has_its_own_login_budget(
     client, app, settings
 ) -> None:
-    from app.client_ip import parse_networks
+    from app.core.client_ip import parse_networks
 
     services_of(app).settings = settings.with_overrides(
         login_attempts_per_client_per_minute=2,

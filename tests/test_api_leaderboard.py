@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncpg
 from redis.asyncio import Redis
 
-from app.keys import Keys
+from app.redis.keys import Keys
 from tests.conftest import services_of
 
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from app.board import Board, message_from_users
-from app.board_http import BoardResponder
+from app.core.board import Board, message_from_users
+from app.edge.board_http import BoardResponder
 from tests.support.server_process import ServerProcess
 
 PLAIN = b"GET /api/leaderboard HTTP/1.1\r\nHost: x\r\n"

@@ -8,7 +8,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from app.catalog import (
+from app.core.catalog import (
     Action,
     Catalog,
     CatalogError,

@@ -96,7 +96,7 @@ def test_dev_starts_everything_offers_a_demo_login_and_stops_on_ctrl_c(tmp_path:
         env.pop(name, None)
     for attempt in range(2):  # the second run reuses the data of the first
         process = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "dev"],
+            [sys.executable, "-m", "app.cli.main", "dev"],
             cwd=tmp_path,
             env=env,
             stdout=subprocess.PIPE,

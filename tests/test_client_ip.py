@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.client_ip import client_ip, parse_networks
+from app.core.client_ip import client_ip, parse_networks
 
 PROXIES = parse_networks("10.0.0.0/8, 127.0.0.1")
 

@@ -22,8 +22,8 @@ import asyncpg
 import httpx
 import pytest
 
-from app.accounts import ensure_user
-from app.tokens import issue_access_token
+from app.core.accounts import ensure_user
+from app.core.tokens import issue_access_token
 from tests.support.live_client import LiveClient, live_client, users_of
 from tests.support.server_process import free_port
 

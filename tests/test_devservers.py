@@ -18,7 +18,7 @@ import psutil
 import pytest
 import redis
 
-from app.devservers import EmbeddedPostgres, EmbeddedRedis, ServerStartError, throwaway_servers
+from app.dev.servers import EmbeddedPostgres, EmbeddedRedis, ServerStartError, throwaway_servers
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -170,7 +170,7 @@ def test_throwaway_servers_leave_nothing_behind() -> None:
 
 PARENT = """
 import sys, time, pathlib
-from app.devservers import EmbeddedPostgres, EmbeddedRedis
+from app.dev.servers import EmbeddedPostgres, EmbeddedRedis
 pg = EmbeddedPostgres(pathlib.Path(sys.argv[1]) / "pg", durable=False)
 pg.start()
 valkey = EmbeddedRedis(pathlib.Path(sys.argv[1]) / "redis")

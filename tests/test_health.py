@@ -11,8 +11,8 @@ import asyncpg
 import pytest
 from quart.typing import TestAppProtocol as AppProtocol
 
-from app.devservers import EmbeddedRedis
-from app.main import create_app
+from app.dev.servers import EmbeddedRedis
+from app.http.app import create_app
 from tests.conftest import make_settings
 from tests.support.server_process import free_port
 

@@ -173,7 +173,7 @@ async def test_after_redis_loses_its_data_clients_still_receive_every_change(
     catalog_loaded: Any,
     make_player: Any,
 ) -> None:
-    from app.devservers import EmbeddedRedis
+    from app.dev.servers import EmbeddedRedis
 
     # A private Redis, so FLUSHALL touches nobody else's data.
     private = EmbeddedRedis(tmp_path / "redis")

@@ -6,8 +6,8 @@ import pytest
 from websockets.frames import Frame, Opcode
 from websockets.streams import StreamReader
 
+from app.edge.front import is_live_request
 from app.live import frames
-from app.live.front import is_live_request
 
 
 @pytest.mark.parametrize("size", [0, 1, 125, 126, 1000, 65535, 65536, 200_000])

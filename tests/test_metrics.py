@@ -15,7 +15,7 @@ import httpx
 import orjson
 import pytest
 
-from app.logging_setup import JsonFormatter, redact
+from app.obs.logging_setup import JsonFormatter, redact
 from tests.conftest import services_of
 from tests.support.live_client import live_client
 from tests.support.server_process import ServerProcess

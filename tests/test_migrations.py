@@ -9,7 +9,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from app.migrations import (
+from app.db.migrations import (
     MigrationError,
     available_migrations,
     current_version,

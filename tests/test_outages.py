@@ -14,8 +14,8 @@ import pytest
 from quart.typing import TestAppProtocol as AppProtocol
 from redis.asyncio import Redis
 
-from app.keys import Keys
-from app.main import create_app
+from app.http.app import create_app
+from app.redis.keys import Keys
 from tests.conftest import BackingServers, make_settings, services_of
 from tests.support.tcp_proxy import TcpProxy
 

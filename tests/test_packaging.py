@@ -23,5 +23,9 @@ def test_the_wheel_carries_migrations_scripts_and_assets(tmp_path: Path) -> None
         for source in (ROOT / folder).glob(pattern):
             assert f"app/{folder}/{source.name}" in names
     assert "app/data/demo_actions.json" in names
-    assert {"app/static/index.html", "app/static/app.js", "app/static/style.css"} <= names
+    assert {
+        "app/http/static/index.html",
+        "app/http/static/app.js",
+        "app/http/static/style.css",
+    } <= names
     assert any(name.endswith("entry_points.txt") for name in names)

@@ -10,10 +10,10 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 from redis.asyncio import Redis
 
-from app.board import snapshot_from_message
-from app.keys import Keys
-from app.ranking import micros, ranking_member, shared_ranks, top_rows
-from app.scripts import TOP_N
+from app.core.board import snapshot_from_message
+from app.core.ranking import micros, ranking_member, shared_ranks, top_rows
+from app.redis.keys import Keys
+from app.redis.scripts import TOP_N
 from tests.conftest import services_of
 
 FULL_ORDER_SQL = """
@@ -108,7 +108,7 @@ async def test_equal_scores_reached_at_the_same_instant_order_by_id(
 async def test_seeding_in_batches_publishes_once_and_only_the_complete_board(
     app, db: asyncpg.Connection, redis: Redis, namespace: str, monkeypatch
 ) -> None:
-    import app.leaderboard as leaderboard_module
+    import app.redis.ranking_cache as leaderboard_module
 
     monkeypatch.setattr(leaderboard_module, "SEED_BATCH", 3)
     instant = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)

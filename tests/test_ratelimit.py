@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from app.ratelimit import LocalSlidingWindow, retry_after_seconds
-from app.scripts import RateDecision
+from app.redis.rate_gate import LocalSlidingWindow, retry_after_seconds
+from app.redis.scripts import RateDecision
 
 
 class FakeClock:

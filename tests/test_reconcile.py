@@ -11,15 +11,15 @@ import orjson
 import pytest
 from redis.asyncio import Redis
 
-from app.keys import Keys
-from app.metrics import Metrics
-from app.ranking import ranking_member
-from app.reconcile import Reconciler
-from app.reconcile_job import ReconcileJob
-from app.reconcile_lock import LockLost, ReconcileLock
-from app.scoring import commit_completion
-from app.scripts import Scripts
-from app.settings import Settings
+from app.core.ranking import ranking_member
+from app.core.scoring import commit_completion
+from app.core.settings import Settings
+from app.obs.metrics import Metrics
+from app.redis.keys import Keys
+from app.redis.lock import LockLost, ReconcileLock
+from app.redis.scripts import Scripts
+from app.repair.job import ReconcileJob
+from app.repair.reconcile import Reconciler
 from tests.conftest import BackingServers, services_of
 from tests.support.cli import run_cli
 
@@ -290,7 +290,7 @@ async def test_a_dead_holder_is_replaced_and_cannot_swap_after_losing_the_lock(
 async def test_the_periodic_job_repairs_drift_by_itself(
     backing_servers: BackingServers, settings, catalog_loaded, make_player, db, redis, namespace
 ) -> None:
-    from app.main import create_app
+    from app.http.app import create_app
 
     keys = Keys(namespace)
     quart_app = create_app(settings.with_overrides(reconcile_interval_seconds=0.2))

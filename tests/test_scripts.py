@@ -10,9 +10,9 @@ import orjson
 import pytest
 from redis.asyncio import Redis
 
-from app.keys import Keys
-from app.ranking import ranking_member
-from app.scripts import Scripts, Standing
+from app.core.ranking import ranking_member
+from app.redis.keys import Keys
+from app.redis.scripts import Scripts, Standing
 
 T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
@@ -202,7 +202,7 @@ async def test_rate_limit_window_slides(scripts, namespace) -> None:
 
 
 async def test_every_script_compiles_on_the_server(redis, namespace) -> None:
-    from app.scripts import read_script, script_names
+    from app.redis.scripts import read_script, script_names
 
     names = script_names()
     assert {
@@ -220,7 +220,7 @@ async def test_every_script_compiles_on_the_server(redis, namespace) -> None:
 async def test_a_broken_script_fails_start_up(redis, namespace, tmp_path, monkeypatch) -> None:
     from redis.exceptions import ResponseError
 
-    import app.scripts as scripts_module
+    import app.redis.scripts as scripts_module
 
     folder = scripts_module.resource_dir("lua")
     for source in folder.glob("*.lua"):

@@ -11,7 +11,7 @@ import asyncpg
 import httpx
 import pytest
 
-from app.catalog import upsert_actions
+from app.core.catalog import upsert_actions
 from tests.conftest import TEST_ACTIONS
 from tests.support.server_process import ServerProcess
 
@@ -65,7 +65,7 @@ async def test_a_new_user_registers_logs_in_scores_and_sees_the_board(
 def test_serve_refuses_a_weak_secret_with_one_line(server_env) -> None:
     env = {**server_env, "JWT_SECRET": "secret"}
     result = subprocess.run(
-        [sys.executable, "-m", "app.cli", "serve"],
+        [sys.executable, "-m", "app.cli.main", "serve"],
         env=env,
         capture_output=True,
         text=True,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.settings import ConfigError, Settings
+from app.core.settings import ConfigError, Settings
 
 STRONG = "k" * 48
 

@@ -10,8 +10,8 @@ import uuid
 import jwt
 import pytest
 
-from app.errors import ApiError
-from app.tokens import Identity, bearer_token, issue_access_token, verify_access_token
+from app.core.tokens import Identity, bearer_token, issue_access_token, verify_access_token
+from app.http.errors import ApiError
 
 SECRET = "s" * 48
 ALICE = Identity(str(uuid.uuid4()), "alice")

@@ -12,7 +12,7 @@ import contextlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from app.board import Snapshot
+from app.core.board import Snapshot
 from app.live import frames
 from app.live.codes import Close
 from app.live.connection import LiveConnection, Phase

@@ -8,16 +8,16 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable
 
-from app.board import Board, Snapshot
-from app.client_ip import client_ip
-from app.errors import ApiError
+from app.core.board import Board, Snapshot
+from app.core.client_ip import client_ip
+from app.core.settings import Settings
+from app.core.tokens import verify_access_token
+from app.http.errors import ApiError
 from app.live.codes import Close
 from app.live.connection import LiveConnection, Phase, Refusal
 from app.live.hub import Hub, HubTimings
-from app.live.registry import Member, Registry
-from app.ratelimit import LocalSlidingWindow
-from app.settings import Settings
-from app.tokens import verify_access_token
+from app.redis.live_registry import Member, Registry
+from app.redis.rate_gate import LocalSlidingWindow
 
 log = logging.getLogger(__name__)
 

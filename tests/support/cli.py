@@ -12,7 +12,7 @@ def run_cli(
     *args: str, env: dict[str, str], cwd: Path | None = None, timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "app.cli", *args],
+        [sys.executable, "-m", "app.cli.main", *args],
         env={**os.environ, **env},
         capture_output=True,
         text=True,

@@ -42,7 +42,7 @@ class ServerProcess:
     def start(self, timeout: float = 20.0) -> ServerProcess:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve", "--workers", str(self.workers)],
+            [sys.executable, "-m", "app.cli.main", "serve", "--workers", str(self.workers)],
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,

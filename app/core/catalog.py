@@ -1,0 +1,141 @@
+"""The action catalog: which actions exist and the points each is worth (server authoritative).
+
+It lives in the ``actions`` table; each node keeps a copy in memory, refreshed periodically, so
+an unknown action is refused without a database round trip.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+ACTION_ID = re.compile(r"^[a-z0-9][a-z0-9_.:-]{0,63}$")
+REPEATS = ("once", "daily")
+
+
+class CatalogError(Exception):
+    """A catalog file cannot be loaded; the message says which entry and why."""
+
+
+@dataclass(frozen=True)
+class Action:
+    id: str
+    name: str
+    points: int
+    repeat: str = "once"
+    description: str = ""
+    active: bool = True
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "actionId": self.id,
+            "name": self.name,
+            "description": self.description,
+            "points": self.points,
+            "repeat": self.repeat,
+        }
+
+
+class Catalog:
+    """The in-memory copy of the active actions."""
+
+    def __init__(self, actions: list[Action] | None = None) -> None:
+        self._actions = {a.id: a for a in actions or [] if a.active}
+
+    def get(self, action_id: str) -> Action | None:
+        return self._actions.get(action_id)
+
+    def all(self) -> list[Action]:
+        return sorted(self._actions.values(), key=lambda a: a.id)
+
+    async def refresh(self, conn: asyncpg.Connection | asyncpg.Pool) -> None:
+        self._actions = {a.id: a for a in await list_actions(conn) if a.active}
+
+
+async def list_actions(conn: asyncpg.Connection | asyncpg.Pool) -> list[Action]:
+    rows = await conn.fetch(
+        "SELECT id, name, points, repeat, description, active FROM actions ORDER BY id"
+    )
+    return [Action(**dict(row)) for row in rows]
+
+
+async def upsert_actions(conn: asyncpg.Connection, actions: list[Action]) -> int:
+    """Insert or update each action by id; returns how many were written."""
+    await conn.executemany(
+        """
+        INSERT INTO actions (id, name, points, repeat, description, active)
+        VALUES ($1, $2, $3, $4, $5, $6)
+        ON CONFLICT (id) DO UPDATE
+           SET name = EXCLUDED.name, points = EXCLUDED.points, repeat = EXCLUDED.repeat,
+               description = EXCLUDED.description, active = EXCLUDED.active, updated_at = now()
+        """,
+        [(a.id, a.name, a.points, a.repeat, a.description, a.active) for a in actions],
+    )
+    return len(actions)
+
+
+def parse_catalog_file(path: Path) -> list[Action]:
+    """Read actions from a JSON array or a CSV file with a header row."""
+    text = path.read_text(encoding="utf-8")
+    if path.suffix.lower() == ".csv":
+        entries: list[Any] = list(csv.DictReader(io.StringIO(text)))
+    else:
+        try:
+            entries = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise CatalogError(f"{path.name}: not valid JSON ({error})") from None
+        if not isinstance(entries, list):
+            raise CatalogError(f"{path.name}: expected a JSON array of actions")
+    actions = [_parse_entry(entry, number) for number, entry in enumerate(entries, start=1)]
+    ids = [a.id for a in actions]
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicates:
+        raise CatalogError(f"{path.name}: duplicate action ids: {', '.join(duplicates)}")
+    return actions
+
+
+def _parse_entry(entry: Any, number: int) -> Action:
+    where = f"entry {number}"
+    if not isinstance(entry, dict):
+        raise CatalogError(f"{where}: expected an object")
+    action_id = str(entry.get("id") or entry.get("actionId") or "").strip()
+    if not ACTION_ID.match(action_id):
+        raise CatalogError(f"{where}: id {action_id!r} must match {ACTION_ID.pattern}")
+    name = str(entry.get("name") or "").strip()
+    if not 1 <= len(name) <= 100:
+        raise CatalogError(f"{where} ({action_id}): name must be 1-100 characters")
+    try:
+        points = int(entry.get("points", ""))
+    except (TypeError, ValueError):
+        raise CatalogError(f"{where} ({action_id}): points must be a whole number") from None
+    if not 1 <= points <= 100:
+        raise CatalogError(f"{where} ({action_id}): points must be between 1 and 100")
+    repeat = str(entry.get("repeat") or "once").strip()
+    if repeat not in REPEATS:
+        raise CatalogError(f"{where} ({action_id}): repeat must be one of {', '.join(REPEATS)}")
+    active = entry.get("active", True)
+    if isinstance(active, str):
+        active = active.strip().lower() not in {"0", "false", "no", "off"}
+    return Action(
+        id=action_id,
+        name=name,
+        points=points,
+        repeat=repeat,
+        description=str(entry.get("description") or ""),
+        active=bool(active),
+    )
+
+
+def demo_catalog_path() -> Path:
+    return Path(__file__).resolve().parents[1] / "data" / "demo_actions.json"
+
+
+def catalog_as_dicts(actions: list[Action]) -> list[dict[str, Any]]:
+    return [asdict(a) for a in actions]

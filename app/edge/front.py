@@ -1,0 +1,122 @@
+"""The front of the listening socket: live WebSocket upgrades to the live node, everything
+else to Hypercorn, on one port.
+
+It reads the request line of a new connection (no more) and hands the connection over with
+what it read. The one exception is the plain board read (``GET /api/leaderboard``), which it
+answers itself from bytes built once per change (app/board_http.py), keeping the connection
+for the next request until one arrives that Quart must answer. The live endpoint writes
+pre-encoded frames straight to the socket; every other request goes through Hypercorn and the
+Quart app untouched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import cast
+
+from app.edge.board_http import REQUEST_LINE as BOARD_REQUEST_LINE
+from app.edge.board_http import BoardResponder
+from app.live.codes import LIVE_PATH
+from app.live.connection import LiveConnection
+
+# A request line longer than this is not ours; Hypercorn answers it.
+_MAX_SNIFF = 8192
+_LIVE_TARGET = LIVE_PATH.encode()
+
+
+class Handoff:
+    """Where a connection goes once its first line is known."""
+
+    def __init__(
+        self,
+        to_http: Callable[[asyncio.Transport, bytes], None],
+        live_protocol: Callable[[], LiveConnection],
+        idle_timeout: float,
+        board: BoardResponder | None = None,
+    ) -> None:
+        self.to_http = to_http
+        self.live_protocol = live_protocol
+        self.idle_timeout = idle_timeout
+        self.board = board
+
+
+def is_live_request(head: bytes) -> bool:
+    """True when the request line is ``GET /api/leaderboard/live[?...] HTTP/1.x``."""
+    method, _, rest = head.partition(b" ")
+    target = rest.partition(b" ")[0]
+    return method == b"GET" and target.partition(b"?")[0] == _LIVE_TARGET
+
+
+class FrontProtocol(asyncio.Protocol):
+    def __init__(self, handoff: Handoff) -> None:
+        self._handoff = handoff
+        self._transport: asyncio.Transport | None = None
+        self._buffer = b""
+        self._timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports implement asyncio.Transport without subclassing it.
+        transport = cast(asyncio.Transport, transport)
+        self._transport = transport
+        self._start_timer()
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        while self._transport is not None:
+            head = self._buffer
+            if b"\n" not in head and len(head) < _MAX_SNIFF:
+                return
+            line = head.partition(b"\n")[0].rstrip(b"\r")
+            if line == BOARD_REQUEST_LINE and self._handoff.board is not None:
+                end = head.find(b"\r\n\r\n")
+                if end < 0 and len(head) < _MAX_SNIFF:
+                    return  # the rest of the headers is on its way
+                response = self._handoff.board.answer(head[:end]) if end >= 0 else None
+                if response is not None:
+                    self._buffer = head[end + 4 :]
+                    self._transport.write(response)
+                    self._stop_timer()
+                    self._start_timer()  # keep-alive: the next request has as long
+                    continue
+            self._hand_over(line, head)
+
+    def _hand_over(self, line: bytes, head: bytes) -> None:
+        transport, self._transport = self._transport, None
+        assert transport is not None
+        self._stop_timer()
+        self._buffer = b""
+        if is_live_request(line):
+            live = self._handoff.live_protocol()
+            transport.set_protocol(live)
+            live.connection_made(transport)
+            live.data_received(head)
+        else:
+            self._handoff.to_http(transport, head)
+
+    def pause_writing(self) -> None:
+        # A client that sends reads without reading the answers is not read from either.
+        if self._transport is not None:
+            self._transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self._transport is not None:
+            self._transport.resume_reading()
+
+    def eof_received(self) -> bool | None:
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_timer()
+
+    def _start_timer(self) -> None:
+        # A connection that sends no (next) request line must not hold a socket forever.
+        assert self._transport is not None
+        self._timer = asyncio.get_running_loop().call_later(
+            self._handoff.idle_timeout, self._transport.abort
+        )
+
+    def _stop_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None

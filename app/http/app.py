@@ -1,0 +1,55 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+from quart import Quart, Response
+from quart_schema import QuartSchema
+
+from app.core.settings import Settings
+from app.http import api_auth, api_board, api_scores, web
+from app.http import ops as ops_api
+from app.http.errors import register_error_handlers
+from app.http.services import Services
+from app.obs.logging_setup import configure_logging
+
+
+def create_app(settings: Settings) -> Quart:
+    app = Quart("leaderboard")
+    # Quart refuses a larger body before reading it; the error handler turns that into a 400.
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    QuartSchema(
+        app,
+        info={"title": "Live leaderboard API", "version": "0.1.0"},
+        security_schemes={"bearer": {"type": "http", "scheme": "bearer", "bearer_format": "JWT"}},
+        redoc_ui_path=None,
+        scalar_ui_path=None,
+    )
+    register_error_handlers(app)
+    ops_api.install(app)  # /metrics, /readyz, request ids and timing
+    for module in (api_auth, api_board, api_scores):
+        app.register_blueprint(module.blueprint)
+    app.register_blueprint(web.create_blueprint())
+
+    @app.get("/healthz")
+    async def healthz() -> Response:
+        return Response(b'{"status":"ok"}', content_type="application/json")
+
+    @app.before_serving
+    async def start_services() -> None:
+        app.extensions["leaderboard"] = await Services.start(settings)
+
+    @app.after_serving
+    async def stop_services() -> None:
+        services: Services | None = app.extensions.pop("leaderboard", None)
+        if services is not None:
+            await services.close()
+
+    return app
+
+
+def app_from_env() -> Quart:
+    """Entry point for Hypercorn worker processes: each reads the same environment."""
+    settings = Settings.from_env()
+    settings.check_for_serving()
+    configure_logging(json=not settings.dev_mode)
+    return create_app(settings)

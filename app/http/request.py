@@ -1,0 +1,50 @@
+"""Small helpers shared by the route modules."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from functools import wraps
+from typing import Any
+
+import orjson
+from quart import Response, current_app, request
+
+from app.core.client_ip import client_ip
+from app.core.tokens import Identity, bearer_token, verify_access_token
+from app.http.services import Services
+
+
+def services() -> Services:
+    found: Services = current_app.extensions["leaderboard"]
+    return found
+
+
+def json_response(payload: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(payload), status=status, content_type="application/json")
+
+
+def authenticate() -> Identity:
+    """The caller's identity from ``Authorization: Bearer``; ApiError 401 otherwise."""
+    token = bearer_token(request.headers.get("Authorization"))
+    return verify_access_token(token, services().settings.jwt_secret)
+
+
+def requires_identity(
+    handler: Callable[..., Awaitable[Response]],
+) -> Callable[..., Awaitable[Response]]:
+    """Authenticate before anything else (a bad token is a 401 even when the body is bad too)
+    and pass the caller's identity to the handler as ``identity``."""
+
+    @wraps(handler)
+    async def wrapper(*args: Any, **kwargs: Any) -> Response:
+        return await handler(*args, identity=authenticate(), **kwargs)
+
+    return wrapper
+
+
+def client_address() -> str:
+    return client_ip(
+        request.remote_addr or "unknown",
+        request.headers.get("X-Forwarded-For"),
+        services().settings.trusted_proxies,
+    )

@@ -1,0 +1,84 @@
+"""The rate-limit gate: one Redis script call, or an in-process limiter while Redis is away.
+
+A cache outage never blocks a request and never lifts the limit: the fallback applies the same
+sliding window in this process (so during an outage the limit holds per process), starting from
+the requests this process already let through.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+
+from redis.exceptions import RedisError
+
+from app.redis.health import RedisHealth
+from app.redis.scripts import RateDecision, Scripts
+
+# Bound on remembered callers in the fallback, so an outage cannot grow memory without end.
+_MAX_LOCAL_KEYS = 100_000
+
+
+class LocalSlidingWindow:
+    """The same sliding-log rule as lua/rate_limit.lua, in memory."""
+
+    def __init__(self, clock: Callable[[], float] | None = None) -> None:
+        self._logs: dict[str, deque[float]] = {}
+        self._clock = clock or time.monotonic
+
+    def hit(self, key: str, limit: int, window_ms: int) -> RateDecision:
+        now = self._clock() * 1000
+        log = self._logs.get(key)
+        if log is None:
+            if len(self._logs) >= _MAX_LOCAL_KEYS:
+                self._evict_idle(now, window_ms)
+            log = self._logs[key] = deque()
+        while log and log[0] <= now - window_ms:
+            log.popleft()
+        if len(log) < limit:
+            log.append(now)
+            return RateDecision(True, limit - len(log), 0)
+        blocking = log[len(log) - limit]
+        return RateDecision(False, 0, max(1, int(blocking + window_ms - now)))
+
+    def _evict_idle(self, now: float, window_ms: int) -> None:
+        idle = [k for k, log in self._logs.items() if not log or log[-1] <= now - window_ms]
+        for key in idle:
+            del self._logs[key]
+        if len(self._logs) >= _MAX_LOCAL_KEYS:
+            # Every caller is active: drop the oldest half rather than grow.
+            for key in list(self._logs)[: _MAX_LOCAL_KEYS // 2]:
+                del self._logs[key]
+
+
+class RateLimiter:
+    def __init__(self, scripts: Scripts, health: RedisHealth, window_seconds: int = 60) -> None:
+        self._scripts = scripts
+        self._health = health
+        self._window_ms = window_seconds * 1000
+        self._local = LocalSlidingWindow()
+
+    async def hit(self, key: str, limit: int) -> RateDecision:
+        """Count one request against ``key``; the decision says whether it may go on."""
+        if self._health.available():
+            try:
+                decision = await self._scripts.rate_limit(
+                    key, limit, self._window_ms, uuid.uuid4().hex
+                )
+            except (RedisError, OSError) as error:
+                self._health.failed(error, "rate limiting")
+            else:
+                self._health.succeeded()
+                if decision.allowed:
+                    # Shadow what this process let through, so that if Redis goes away the
+                    # fallback starts from the caller's recent requests, not from zero.
+                    self._local.hit(key, limit, self._window_ms)
+                return decision
+        self._health.fell_back()
+        return self._local.hit(key, limit, self._window_ms)
+
+
+def retry_after_seconds(decision: RateDecision) -> int:
+    return max(1, -(-decision.retry_after_ms // 1000))

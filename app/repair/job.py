@@ -1,0 +1,103 @@
+"""The periodic reconcile inside the service: every node tries, one at a time succeeds.
+
+Each node wakes every ``RECONCILE_INTERVAL_SECONDS`` (with jitter, so nodes started together
+do not collide every time), tries the lock, and runs an incremental pass if it got it (a full
+one when the ranking is cold). A failed pass is logged and counted; the next tick retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+
+import asyncpg
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from app.obs.metrics import Metrics
+from app.redis.keys import Keys
+from app.redis.lock import LockLost, ReconcileLock
+from app.redis.scripts import Scripts
+from app.repair.reconcile import Reconciler, ReconcileReport
+
+log = logging.getLogger(__name__)
+
+_JITTER = 0.2
+
+
+class ReconcileJob:
+    def __init__(
+        self, reconciler: Reconciler, lock: ReconcileLock, metrics: Metrics, interval: float
+    ) -> None:
+        self._reconciler = reconciler
+        self._lock = lock
+        self._metrics = metrics
+        self._interval = interval
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._forever(), name="reconcile-job")
+
+    async def stop(self) -> None:
+        """Stop the loop; a pass in progress is cancelled and its lock released (the lock's
+        context does that), so another node can take over at once."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def run_once(self) -> ReconcileReport | None:
+        """One attempt: None when another node holds the lock or the pass failed."""
+        try:
+            async with self._lock.held() as got:
+                if not got:
+                    return None
+                report = await self._reconciler.run()
+        except (RedisError, OSError, asyncpg.PostgresError, LockLost) as error:
+            log.warning("reconcile pass failed: %s", error)
+            self._metrics.reconcile_runs.labels("unknown", "failed").inc()
+            return None
+        self.record(self._metrics, report)
+        if report.drift.total:
+            log.warning(
+                "reconcile repaired drift",
+                extra={"reconcile": report.as_json()},
+            )
+        else:
+            log.info("reconcile found no drift", extra={"reconcile": report.as_json()})
+        return report
+
+    @staticmethod
+    def record(metrics: Metrics, report: ReconcileReport) -> None:
+        metrics.reconcile_runs.labels(report.mode, "ok").inc()
+        for kind in ("missing", "wrong", "extra"):
+            metrics.reconcile_drift.labels(kind).inc(getattr(report.drift, kind))
+        metrics.reconcile_duration.set(report.duration_seconds)
+        metrics.reconcile_last_success.set(time.time())
+
+    async def _forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval * random.uniform(1 - _JITTER, 1 + _JITTER))
+            try:
+                await self.run_once()
+            except Exception:
+                log.exception("reconcile pass crashed; retrying next time")
+
+
+def reconcile_job(
+    *,
+    pool: asyncpg.Pool,
+    redis: Redis,
+    keys: Keys,
+    scripts: Scripts,
+    metrics: Metrics,
+    interval: float,
+) -> ReconcileJob:
+    """The job with its lock and reconciler, as a serving node runs it."""
+    lock = ReconcileLock(redis, keys)
+    reconciler = Reconciler(pool=pool, redis=redis, keys=keys, scripts=scripts, lock=lock)
+    return ReconcileJob(reconciler, lock, metrics, interval)

@@ -1,0 +1,273 @@
+"""The reconciler: makes the Redis ranking equal PostgreSQL again, and says what it repaired.
+
+PostgreSQL is the source of truth; applies to Redis can be lost (a process killed between
+commit and apply, an outage, an operator's mistake). Two passes, both in bounded memory
+(a server-side cursor read in batches, each batch compared and repaired by one Lua call):
+
+- **incremental**: users whose ``updated_at`` is at or after the last pass's start, less a
+  margin; each is upserted exactly as the apply script would (a newer standing already in
+  Redis is never undone). A cold ranking (version counter gone: Redis lost its data) turns
+  it into a full pass.
+- **full**: every ranked user is written under staging keys, which are renamed over the live
+  keys in one atomic step that also publishes the top 10 under a new epoch; then every user
+  changed since the scan began is re-applied, so updates that landed on the old keys during
+  the scan are not lost. Users ranked in Redis but not in the database are thereby dropped.
+
+Watermarks come from the database clock, never this node's, so clock skew cannot skip rows.
+The caller holds the reconcile lock (app/reconcile_lock.py) for the whole pass.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+from redis.asyncio import Redis
+
+from app.core.ranking import iso, ranking_member
+from app.redis.keys import Keys
+from app.redis.lock import LockLost, ReconcileLock
+from app.redis.scripts import TOP_N, Scripts, read_script
+
+BATCH = 1000
+# Re-read rows from this long before a watermark: a commit's updated_at is taken a moment
+# before it becomes visible, so a row can appear in the database slightly "in the past".
+SAFETY_MARGIN = timedelta(seconds=30)
+# A crashed rebuild's staging keys expire by themselves after this long.
+STAGE_TTL_SECONDS = 3600
+_EPOCH_START = datetime(1970, 1, 1, tzinfo=UTC)
+
+Progress = Callable[[int, int], None]  # (users scanned so far, users to scan)
+
+_USERS_SINCE_SQL = """
+SELECT id::text AS user_id, username, score, reached_at
+  FROM users
+ WHERE updated_at >= $1
+"""
+_RANKED_USERS_SQL = """
+SELECT id::text AS user_id, username, score, reached_at
+  FROM users
+ WHERE score > 0
+"""
+
+
+@dataclass
+class Drift:
+    missing: int = 0  # ranked in the database, absent from Redis
+    wrong: int = 0  # in Redis with a wrong score, reach time or name
+    extra: int = 0  # in Redis, but not ranked in the database
+    newer: int = 0  # Redis already held a later standing (committed during the pass)
+    accounted: int = 0  # users whose Redis member is in the ranking
+
+    def add(self, counts: list[int]) -> None:
+        self.missing += counts[0]
+        self.wrong += counts[1]
+        self.extra += counts[2]
+        self.accounted += counts[3]
+        self.newer += counts[4]
+
+    @property
+    def total(self) -> int:
+        return self.missing + self.wrong + self.extra
+
+
+@dataclass
+class ReconcileReport:
+    mode: str  # "incremental" or "full"
+    dry_run: bool
+    since: datetime | None  # the incremental pass's lower bound (None: every user)
+    scanned: int = 0
+    drift: Drift = field(default_factory=Drift)
+    reapplied: int = 0  # users re-applied after the swap (changed while the full scan ran)
+    published: bool = False  # a new top 10 was published
+    duration_seconds: float = 0.0
+    reason: str = ""  # why a pass was escalated to full, if it was
+
+    @property
+    def fixed(self) -> int:
+        return 0 if self.dry_run else self.drift.total
+
+    def summary(self) -> str:
+        d = self.drift
+        verb = "would fix" if self.dry_run else "fixed"
+        lines = [
+            f"reconcile {self.mode}{' (dry run)' if self.dry_run else ''}"
+            + (f": {self.reason}" if self.reason else ""),
+            f"  scanned   {self.scanned} users"
+            + (f" changed since {iso(self.since)}" if self.since else ""),
+            f"  missing   {d.missing}",
+            f"  wrong     {d.wrong}",
+            f"  extra     {d.extra}",
+            f"  {verb:<9} {d.total}",
+        ]
+        if d.newer:
+            lines.append(f"  skipped   {d.newer} (updated while the pass ran: already newer)")
+        if self.reapplied:
+            lines.append(f"  reapplied {self.reapplied} (changed during the full scan)")
+        lines.append(f"  published {'a new top 10' if self.published else 'nothing (unchanged)'}")
+        lines.append(f"  duration  {self.duration_seconds:.2f} s")
+        return "\n".join(lines)
+
+    def as_json(self) -> dict[str, object]:
+        out = asdict(self)
+        out["since"] = iso(self.since) if self.since else None
+        out["fixed"] = self.fixed
+        return out
+
+
+class Reconciler:
+    def __init__(
+        self,
+        *,
+        pool: asyncpg.Pool,
+        redis: Redis,
+        keys: Keys,
+        scripts: Scripts,
+        lock: ReconcileLock,
+        batch_size: int = BATCH,
+        progress: Progress | None = None,
+    ) -> None:
+        self._pool = pool
+        self._redis = redis
+        self._keys = keys
+        self._scripts = scripts
+        self._lock = lock
+        self._batch_size = batch_size
+        self._progress = progress
+        self._batch = redis.register_script(read_script("reconcile_batch"))
+        self._swap = redis.register_script(read_script("reconcile_swap"))
+
+    async def run(self, *, full: bool = False, dry_run: bool = False) -> ReconcileReport:
+        """One pass; the caller must hold the reconcile lock (``LockLost`` if it goes)."""
+        started = time.monotonic()
+        cold = not await self._redis.exists(self._keys.version)
+        if full or (cold and not dry_run):
+            report = await self._full(dry_run)
+            if cold and not full:
+                report.reason = "the ranking was cold (Redis lost its data)"
+        else:
+            report = await self._incremental(dry_run)
+        report.duration_seconds = time.monotonic() - started
+        return report
+
+    # -- passes ---------------------------------------------------------------------------------
+
+    async def _incremental(self, dry_run: bool) -> ReconcileReport:
+        watermark = await self._watermark()
+        since = watermark - SAFETY_MARGIN if watermark else None
+        report = ReconcileReport("incremental", dry_run, since)
+        scan_began = await self._compare(report, since, "check" if dry_run else "fix")
+        if not dry_run:
+            report.published = await self._publish_if_changed()
+            await self._redis.set(self._keys.reconcile_watermark, iso(scan_began))
+        return report
+
+    async def _full(self, dry_run: bool) -> ReconcileReport:
+        report = ReconcileReport("full", dry_run, None)
+        if dry_run:
+            await self._compare(report, None, "check")
+            live = int(await self._redis.zcard(self._keys.ranking))
+            report.drift.extra += max(0, live - report.drift.accounted)
+            return report
+
+        await self._redis.delete(*self._keys.rebuild_keys())
+        scan_began = await self._compare(report, None, "stage")
+        self._check_lock()
+        before, _version = await self._swap(
+            keys=[
+                *self._keys.leaderboard_keys(),
+                *self._keys.rebuild_keys(),
+                self._keys.reconcile_lock,
+            ],
+            args=[
+                self._lock.token or "",
+                iso(datetime.now(UTC)),
+                self._keys.updates_channel,
+                TOP_N,
+            ],
+        )
+        if int(before) < 0:
+            raise LockLost("the reconcile lock was lost before the swap; nothing was changed")
+        report.drift.extra += max(0, int(before) - report.drift.accounted)
+        report.published = True
+
+        # Updates that landed on the old keys while we scanned were renamed away: re-apply
+        # every user the database changed since the scan began (idempotent upserts).
+        again = ReconcileReport("incremental", False, scan_began - SAFETY_MARGIN)
+        await self._compare(again, again.since, "fix")
+        report.reapplied = again.drift.total
+        await self._publish_if_changed()
+        await self._redis.set(self._keys.reconcile_watermark, iso(scan_began))
+        return report
+
+    # -- pieces ---------------------------------------------------------------------------------
+
+    async def _compare(
+        self,
+        report: ReconcileReport,
+        since: datetime | None,
+        mode: str,
+    ) -> datetime:
+        """Run every batch of users (changed since ``since``, else every ranked one) through
+        the batch script; returns when the scan began (database time, taken with the snapshot
+        the scan reads)."""
+        keys = [
+            self._keys.ranking,
+            self._keys.members,
+            self._keys.names,
+            *self._keys.rebuild_keys(),
+        ]
+        rows = _RANKED_USERS_SQL if since is None else _USERS_SINCE_SQL
+        bound = since or _EPOCH_START
+        async with self._pool.acquire() as conn:
+            async with conn.transaction(isolation="repeatable_read", readonly=True):
+                # The first statement fixes the snapshot: the time it reads is when the scan
+                # began, so later commits are exactly those the re-apply must cover.
+                scan_began: datetime = await conn.fetchval("SELECT clock_timestamp()")
+                total = await self._count(conn, rows, bound)
+                async for batch in self._batches(conn, rows, bound):
+                    self._check_lock()
+                    args: list[str | int] = [mode, STAGE_TTL_SECONDS]
+                    for user_id, username, score, reached_at in batch:
+                        args += [user_id, username, score, ranking_member(user_id, reached_at)]
+                    report.drift.add([int(n) for n in await self._batch(keys=keys, args=args)])
+                    report.scanned += len(batch)
+                    if self._progress is not None:
+                        self._progress(report.scanned, total)
+        return scan_began
+
+    async def _count(self, conn: asyncpg.Connection, rows_sql: str, bound: datetime) -> int:
+        query = f"SELECT count(*) FROM ({rows_sql}) AS scanned"  # noqa: S608 - our constants
+        args = [bound] if rows_sql is _USERS_SINCE_SQL else []
+        return int(await conn.fetchval(query, *args))
+
+    async def _batches(
+        self, conn: asyncpg.Connection, rows_sql: str, bound: datetime
+    ) -> AsyncIterator[list[tuple[str, str, int, datetime]]]:
+        args = [bound] if rows_sql is _USERS_SINCE_SQL else []
+        batch: list[tuple[str, str, int, datetime]] = []
+        async for row in conn.cursor(rows_sql, *args, prefetch=self._batch_size):
+            batch.append((row["user_id"], row["username"], row["score"], row["reached_at"]))
+            if len(batch) >= self._batch_size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    async def _publish_if_changed(self) -> bool:
+        result = await self._scripts.publish_top10([], iso(datetime.now(UTC)))
+        return result.top_changed
+
+    async def _watermark(self) -> datetime | None:
+        raw = await self._redis.get(self._keys.reconcile_watermark)
+        if raw is None:
+            return None
+        text = raw.decode() if isinstance(raw, bytes) else raw
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+    def _check_lock(self) -> None:
+        if self._lock.lost.is_set():
+            raise LockLost("the reconcile lock was lost during the pass; stopped")
