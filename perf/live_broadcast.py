@@ -45,9 +45,10 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.core.accounts import ensure_user  # noqa: E402
-from app.core.catalog import Action, upsert_actions  # noqa: E402
+from app.core.catalog import Action  # noqa: E402
 from app.core.tokens import Identity, issue_access_token  # noqa: E402
+from app.db.accounts import ensure_user  # noqa: E402
+from app.db.actions import upsert_actions  # noqa: E402
 from app.db.migrations import migrate  # noqa: E402
 
 SECRET = "perf-" + secrets.token_urlsafe(40)

@@ -17,7 +17,7 @@ import asyncpg
 from redis.asyncio import Redis
 
 from app.core.ranking import iso, ranking_member
-from app.core.scoring import COMMIT_SQL
+from app.db.completions import COMMIT_SQL
 from app.http.services import keep_session
 from app.redis.keys import Keys
 from app.redis.scripts import Scripts, Standing

@@ -26,8 +26,9 @@ import asyncpg
 import psutil
 from redis.asyncio import Redis
 
-from app.core.catalog import Action, upsert_actions
+from app.core.catalog import Action
 from app.core.tokens import Identity, issue_access_token
+from app.db.actions import upsert_actions
 from app.db.migrations import migrate
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -25,10 +25,11 @@ from quart import Quart
 from quart.typing import TestAppProtocol, TestClientProtocol
 from redis.asyncio import Redis
 
-from app.core.accounts import ensure_user
-from app.core.catalog import Action, upsert_actions
+from app.core.catalog import Action
 from app.core.settings import Settings
 from app.core.tokens import Identity, issue_access_token
+from app.db.accounts import ensure_user
+from app.db.actions import upsert_actions
 from app.db.migrations import migrate
 from app.http.app import create_app
 from app.http.services import Services

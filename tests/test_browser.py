@@ -17,7 +17,8 @@ import asyncpg
 import httpx
 import pytest
 
-from app.core.catalog import Action, upsert_actions
+from app.core.catalog import Action
+from app.db.actions import upsert_actions
 from tests.support.server_process import ServerProcess
 from tests.support.tcp_proxy import TcpProxy
 

@@ -13,10 +13,9 @@ from app.core.catalog import (
     Catalog,
     CatalogError,
     demo_catalog_path,
-    list_actions,
     parse_catalog_file,
-    upsert_actions,
 )
+from app.db.actions import list_actions, refresh_catalog, upsert_actions
 
 
 def test_the_demo_catalog_has_the_three_kinds_the_spec_names() -> None:
@@ -75,7 +74,7 @@ async def test_upsert_updates_points_and_the_copy_hides_inactive_actions(
     await upsert_actions(db, [Action("quiz_1", "Quiz", 20)])
     assert [(a.id, a.points) for a in await list_actions(db)] == [("gone", 10), ("quiz_1", 20)]
     catalog = Catalog()
-    await catalog.refresh(db)
+    await refresh_catalog(catalog, db)
     assert catalog.get("quiz_1") == Action("quiz_1", "Quiz", 20)
     assert catalog.get("gone") is None
     assert [a.id for a in catalog.all()] == ["quiz_1"]

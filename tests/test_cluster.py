@@ -22,8 +22,8 @@ import asyncpg
 import httpx
 import pytest
 
-from app.core.accounts import ensure_user
 from app.core.tokens import issue_access_token
+from app.db.accounts import ensure_user
 from tests.support.live_client import LiveClient, live_client, users_of
 from tests.support.server_process import free_port
 

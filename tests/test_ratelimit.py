@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from app.redis.rate_gate import LocalSlidingWindow, retry_after_seconds
+from app.core.ports import retry_after_seconds
+from app.redis.rate_gate import LocalSlidingWindow
 from app.redis.scripts import RateDecision
 
 

@@ -12,8 +12,8 @@ import pytest
 from redis.asyncio import Redis
 
 from app.core.ranking import ranking_member
-from app.core.scoring import commit_completion
 from app.core.settings import Settings
+from app.db.completions import commit_completion
 from app.obs.metrics import Metrics
 from app.redis.keys import Keys
 from app.redis.lock import LockLost, ReconcileLock

@@ -11,7 +11,7 @@ import asyncpg
 import httpx
 import pytest
 
-from app.core.catalog import upsert_actions
+from app.db.actions import upsert_actions
 from tests.conftest import TEST_ACTIONS
 from tests.support.server_process import ServerProcess
 

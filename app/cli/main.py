@@ -14,9 +14,10 @@ import asyncpg
 
 from app.cli import reconcile as reconcile_cli
 from app.core import catalog as catalog_module
-from app.core.accounts import ensure_user
 from app.core.settings import ConfigError, Settings
 from app.core.tokens import issue_access_token
+from app.db.accounts import ensure_user, set_password_hash
+from app.db.actions import list_actions, upsert_actions
 from app.db.migrations import MigrationError, migrate
 
 DEV_DIR = Path(".leaderboard")
@@ -170,14 +171,12 @@ async def _prepare_dev_data(settings: Settings) -> None:
     try:
         await migrate(conn)
         actions = catalog_module.parse_catalog_file(catalog_module.demo_catalog_path())
-        await catalog_module.upsert_actions(conn, actions)
+        await upsert_actions(conn, actions)
         demo = await ensure_user(conn, DEMO_USER)
         password_hash = await Passwords(
             settings.password_time_cost, settings.password_memory_kib
         ).hash(DEMO_PASSWORD)
-        await conn.execute(
-            "UPDATE users SET password_hash = $2 WHERE id = $1", demo.user_id, password_hash
-        )
+        await set_password_hash(conn, demo.user_id, password_hash)
     finally:
         await conn.close()
 
@@ -231,7 +230,7 @@ async def _tokens(names: list[str]) -> int:
 async def _list_actions() -> int:
     conn = await _connect()
     try:
-        actions = await catalog_module.list_actions(conn)
+        actions = await list_actions(conn)
     finally:
         await conn.close()
     print(f"{'id':<24} {'points':>6}  {'repeat':<6} {'active':<6} name")
@@ -244,7 +243,7 @@ async def _load_actions(path: Path) -> int:
     actions = catalog_module.parse_catalog_file(path)
     conn = await _connect()
     try:
-        count = await catalog_module.upsert_actions(conn, actions)
+        count = await upsert_actions(conn, actions)
     finally:
         await conn.close()
     print(f"loaded {count} actions from {path} (running servers pick them up within 30 s)")

@@ -13,14 +13,11 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import asyncpg
-
+from app.core.errors import InvalidInput, RateLimited, Unauthorized
 from app.core.passwords import Passwords
+from app.core.ports import AccountStore, RateGate, RateScope, retry_after_seconds
 from app.core.settings import Settings
 from app.core.tokens import Identity, issue_access_token
-from app.http.errors import ApiError, rate_limited, unauthorized, validation_error
-from app.redis.keys import Keys
-from app.redis.rate_gate import RateLimiter, retry_after_seconds
 
 USERNAME = re.compile(r"^[A-Za-z0-9_.-]{3,50}$")
 MIN_PASSWORD, MAX_PASSWORD = 8, 128
@@ -45,7 +42,7 @@ class TokenPair:
 
 def check_username(username: str) -> str:
     if not USERNAME.match(username):
-        raise validation_error(
+        raise InvalidInput(
             "A username is 3-50 characters: letters, digits, '_', '.' or '-'.", field="username"
         )
     return username
@@ -53,64 +50,25 @@ def check_username(username: str) -> str:
 
 def check_password(password: str) -> str:
     if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
-        raise validation_error(
+        raise InvalidInput(
             f"A password is {MIN_PASSWORD}-{MAX_PASSWORD} characters.", field="password"
         )
     return password
 
 
-async def create_user(
-    conn: asyncpg.Connection | asyncpg.Pool, username: str, password_hash: str | None
-) -> Identity:
-    try:
-        row = await conn.fetchrow(
-            "INSERT INTO users (username, password_hash) VALUES ($1, $2) RETURNING id::text",
-            username,
-            password_hash,
-        )
-    except asyncpg.UniqueViolationError:
-        raise ApiError(
-            409,
-            "USERNAME_TAKEN",
-            f"The username {username!r} is taken.",
-            details={"field": "username"},
-        ) from None
-    return Identity(row["id"], username)
-
-
-async def ensure_user(conn: asyncpg.Connection | asyncpg.Pool, username: str) -> Identity:
-    """The user named ``username``, created without a password if missing (operators, tests)."""
-    row = await conn.fetchrow(
-        """
-        WITH created AS (
-            INSERT INTO users (username) VALUES ($1)
-            ON CONFLICT (lower(username)) DO NOTHING
-            RETURNING id::text, username
-        )
-        SELECT id, username FROM created
-        UNION ALL
-        SELECT id::text, username FROM users WHERE lower(username) = lower($1)
-        LIMIT 1
-        """,
-        check_username(username),
-    )
-    return Identity(row["id"], row["username"])
-
-
 async def register(
-    pool: asyncpg.Pool, passwords: Passwords, username: str, password: str
+    accounts: AccountStore, passwords: Passwords, username: str, password: str
 ) -> Identity:
     check_username(username)
     check_password(password)
-    return await create_user(pool, username, await passwords.hash(password))
+    return await accounts.create(username, await passwords.hash(password))
 
 
 async def login(
     *,
-    pool: asyncpg.Pool,
+    accounts: AccountStore,
     passwords: Passwords,
-    limiter: RateLimiter,
-    keys: Keys,
+    gate: RateGate,
     settings: Settings,
     username: str,
     password: str,
@@ -118,70 +76,39 @@ async def login(
 ) -> TokenPair:
     # Both limits count every attempt: one stops guessing at one account from many places,
     # the other stops one place from spraying many accounts.
-    for key, limit in (
-        (keys.login_limit_user(username), settings.login_attempts_per_minute),
-        (keys.login_limit_client(client), settings.login_attempts_per_client_per_minute),
+    for scope, subject, limit in (
+        (RateScope.LOGIN_USER, username, settings.login_attempts_per_minute),
+        (RateScope.LOGIN_CLIENT, client, settings.login_attempts_per_client_per_minute),
     ):
-        decision = await limiter.hit(key, limit)
-        if not decision.allowed:
-            raise rate_limited(retry_after_seconds(decision))
+        verdict = await gate.hit(scope, subject, limit)
+        if not verdict.allowed:
+            raise RateLimited(retry_after_seconds(verdict))
     if len(password) > MAX_PASSWORD or len(username) > 50:
-        raise unauthorized("Wrong username or password.")
-    row = await pool.fetchrow(
-        "SELECT id::text, username, password_hash FROM users WHERE lower(username) = lower($1)",
-        username,
-    )
-    stored_hash = row["password_hash"] if row else None
-    if not await passwords.verify(stored_hash, password) or row is None:
-        raise unauthorized("Wrong username or password.")
-    identity = Identity(row["id"], row["username"])
-    return await issue_pair(pool, settings, identity, family=str(uuid.uuid4()))
+        raise Unauthorized("Wrong username or password.")
+    stored = await accounts.find_login(username)
+    stored_hash = stored.password_hash if stored else None
+    # Verify even for an unknown user (against no hash), so timing does not tell who exists.
+    if not await passwords.verify(stored_hash, password) or stored is None:
+        raise Unauthorized("Wrong username or password.")
+    return await issue_pair(accounts, settings, stored.identity, family=str(uuid.uuid4()))
 
 
-async def refresh(pool: asyncpg.Pool, settings: Settings, refresh_token: str) -> TokenPair:
+async def refresh(accounts: AccountStore, settings: Settings, refresh_token: str) -> TokenPair:
     if not refresh_token or len(refresh_token) > 200:
-        raise unauthorized("The refresh token is invalid.")
-    digest = _digest(refresh_token)
-    async with pool.acquire() as conn, conn.transaction():
-        row = await conn.fetchrow(
-            """
-            UPDATE refresh_tokens t SET used_at = now()
-              FROM users u
-             WHERE t.token_hash = $1 AND u.id = t.user_id
-               AND t.used_at IS NULL AND NOT t.revoked AND t.expires_at > now()
-            RETURNING t.user_id::text, t.family::text, u.username
-            """,
-            digest,
-        )
-        if row is None:
-            # A used token presented again means a copy is in other hands: end the family.
-            await conn.execute(
-                """
-                UPDATE refresh_tokens SET revoked = true
-                 WHERE family = (SELECT family FROM refresh_tokens
-                                  WHERE token_hash = $1 AND used_at IS NOT NULL)
-                """,
-                digest,
-            )
-    if row is None:
-        raise unauthorized("The refresh token is invalid, expired or already used; log in again.")
-    identity = Identity(row["user_id"], row["username"])
-    return await issue_pair(pool, settings, identity, family=row["family"])
+        raise Unauthorized("The refresh token is invalid.")
+    used = await accounts.use_refresh_token(_digest(refresh_token))
+    if used is None:
+        raise Unauthorized("The refresh token is invalid, expired or already used; log in again.")
+    identity, family = used
+    return await issue_pair(accounts, settings, identity, family=family)
 
 
 async def issue_pair(
-    pool: asyncpg.Pool, settings: Settings, identity: Identity, *, family: str
+    accounts: AccountStore, settings: Settings, identity: Identity, *, family: str
 ) -> TokenPair:
     token = secrets.token_urlsafe(32)
-    await pool.execute(
-        """
-        INSERT INTO refresh_tokens (token_hash, user_id, family, expires_at)
-        VALUES ($1, $2, $3, now() + make_interval(secs => $4))
-        """,
-        _digest(token),
-        identity.user_id,
-        family,
-        settings.refresh_token_ttl_seconds,
+    await accounts.add_refresh_token(
+        _digest(token), identity.user_id, family, settings.refresh_token_ttl_seconds
     )
     access = issue_access_token(identity, settings.jwt_secret, settings.access_token_ttl_seconds)
     return TokenPair(access, token, settings.access_token_ttl_seconds, identity)

@@ -1,7 +1,7 @@
 """The action catalog: which actions exist and the points each is worth (server authoritative).
 
-It lives in the ``actions`` table; each node keeps a copy in memory, refreshed periodically, so
-an unknown action is refused without a database round trip.
+It lives in the ``actions`` table (app/db/actions.py); each node keeps a copy in memory,
+refreshed periodically, so an unknown action is refused without a database round trip.
 """
 
 from __future__ import annotations
@@ -10,11 +10,9 @@ import csv
 import io
 import json
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import asyncpg
 
 ACTION_ID = re.compile(r"^[a-z0-9][a-z0-9_.:-]{0,63}$")
 REPEATS = ("once", "daily")
@@ -55,30 +53,9 @@ class Catalog:
     def all(self) -> list[Action]:
         return sorted(self._actions.values(), key=lambda a: a.id)
 
-    async def refresh(self, conn: asyncpg.Connection | asyncpg.Pool) -> None:
-        self._actions = {a.id: a for a in await list_actions(conn) if a.active}
-
-
-async def list_actions(conn: asyncpg.Connection | asyncpg.Pool) -> list[Action]:
-    rows = await conn.fetch(
-        "SELECT id, name, points, repeat, description, active FROM actions ORDER BY id"
-    )
-    return [Action(**dict(row)) for row in rows]
-
-
-async def upsert_actions(conn: asyncpg.Connection, actions: list[Action]) -> int:
-    """Insert or update each action by id; returns how many were written."""
-    await conn.executemany(
-        """
-        INSERT INTO actions (id, name, points, repeat, description, active)
-        VALUES ($1, $2, $3, $4, $5, $6)
-        ON CONFLICT (id) DO UPDATE
-           SET name = EXCLUDED.name, points = EXCLUDED.points, repeat = EXCLUDED.repeat,
-               description = EXCLUDED.description, active = EXCLUDED.active, updated_at = now()
-        """,
-        [(a.id, a.name, a.points, a.repeat, a.description, a.active) for a in actions],
-    )
-    return len(actions)
+    def replace(self, actions: list[Action]) -> None:
+        """Take a fresh read of the catalog (inactive actions are dropped)."""
+        self._actions = {a.id: a for a in actions if a.active}
 
 
 def parse_catalog_file(path: Path) -> list[Action]:
@@ -135,7 +112,3 @@ def _parse_entry(entry: Any, number: int) -> Action:
 
 def demo_catalog_path() -> Path:
     return Path(__file__).resolve().parents[1] / "data" / "demo_actions.json"
-
-
-def catalog_as_dicts(actions: list[Action]) -> list[dict[str, Any]]:
-    return [asdict(a) for a in actions]

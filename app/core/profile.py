@@ -5,20 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import asyncpg
-
-from app.core.ranking import iso, rank_of_score
+from app.core.errors import AccountGone
+from app.core.ports import ProfileStore
+from app.core.ranking import iso
 from app.core.tokens import Identity
-from app.http.errors import unauthorized
-
-COMPLETIONS_SQL = """
-SELECT h.action_id, h.created_at, h.score_change
-  FROM score_history h
-  JOIN actions a ON a.id = h.action_id
- WHERE h.user_id = $1
-   AND h.period = completion_period(a.repeat)
- ORDER BY h.created_at
-"""
 
 
 @dataclass(frozen=True)
@@ -38,18 +28,17 @@ class Profile:
         }
 
 
-async def load_profile(pool: asyncpg.Pool, identity: Identity) -> Profile:
-    score = await pool.fetchval("SELECT score FROM users WHERE id = $1", identity.user_id)
+async def load_profile(store: ProfileStore, identity: Identity) -> Profile:
+    score = await store.score_of(identity.user_id)
     if score is None:
-        raise unauthorized("This account no longer exists.")
-    rank = await rank_of_score(pool, score) if score > 0 else None
-    rows = await pool.fetch(COMPLETIONS_SQL, identity.user_id)
+        raise AccountGone()
+    rank = await store.rank_of_score(score) if score > 0 else None
     completions = [
         {
-            "actionId": r["action_id"],
-            "completedAt": iso(r["created_at"]),
-            "pointsEarned": r["score_change"],
+            "actionId": c.action_id,
+            "completedAt": iso(c.completed_at),
+            "pointsEarned": c.points_earned,
         }
-        for r in rows
+        for c in await store.current_completions(identity.user_id)
     ]
     return Profile(identity, score, rank, completions)

@@ -70,15 +70,8 @@ SELECT id::text AS user_id, username, score, reached_at
  LIMIT $1
 """
 
-RANK_SQL = "SELECT 1 + count(*) FROM users WHERE score > $1"
-
 
 async def top_rows(
     conn: asyncpg.Connection | asyncpg.Pool, limit: int = TOP_N
 ) -> list[asyncpg.Record]:
     return list(await conn.fetch(TOP_SQL, limit))
-
-
-async def rank_of_score(conn: asyncpg.Connection | asyncpg.Pool, score: int) -> int:
-    """The database's rank for a score (used when the ranking cache is unreachable)."""
-    return int(await conn.fetchval(RANK_SQL, score))

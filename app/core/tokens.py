@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import jwt
 
-from app.http.errors import ApiError, token_expired, unauthorized
+from app.core.errors import TokenExpired, Unauthorized
 
 ALGORITHM = "HS256"
 ISSUER = "leaderboard"
@@ -38,9 +38,9 @@ def issue_access_token(identity: Identity, secret: str, ttl_seconds: int) -> str
 
 
 def verify_access_token(token: str, secret: str) -> Identity:
-    """The identity in a valid token; ApiError TOKEN_EXPIRED or UNAUTHORIZED otherwise."""
+    """The identity in a valid token; TokenExpired or Unauthorized otherwise."""
     if not token or len(token) > 4096:
-        raise unauthorized()
+        raise Unauthorized()
     try:
         # algorithms is pinned: a token that names "none" or another algorithm is refused,
         # whatever its header says.
@@ -52,28 +52,18 @@ def verify_access_token(token: str, secret: str) -> Identity:
             options={"require": _REQUIRED},
         )
     except jwt.ExpiredSignatureError:
-        raise token_expired() from None
+        raise TokenExpired() from None
     except jwt.PyJWTError:
-        raise unauthorized("The access token is invalid.") from None
+        raise Unauthorized("The access token is invalid.") from None
     return _identity(claims)
 
 
 def _identity(claims: dict[str, object]) -> Identity:
     subject, username = claims.get("sub"), claims.get("username")
     if claims.get("typ") != "access" or not isinstance(username, str):
-        raise unauthorized("The access token is invalid.")
+        raise Unauthorized("The access token is invalid.")
     try:
         user_id = str(uuid.UUID(str(subject)))
     except ValueError:
-        raise unauthorized("The access token is invalid.") from None
+        raise Unauthorized("The access token is invalid.") from None
     return Identity(user_id, username)
-
-
-def bearer_token(header: str | None) -> str:
-    """The token in an ``Authorization: Bearer ...`` header."""
-    if not header:
-        raise unauthorized()
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise ApiError(401, "UNAUTHORIZED", "Use the header `Authorization: Bearer <token>`.")
-    return token.strip()

@@ -41,7 +41,7 @@ class Tokens(BaseModel):
 async def register(data: Credentials) -> Response:
     """Create an account (username 3-50 characters, password 8-128)."""
     svc = services()
-    identity = await accounts.register(svc.pool, svc.passwords, data.username, data.password)
+    identity = await accounts.register(svc.accounts, svc.passwords, data.username, data.password)
     return json_response({"userId": identity.user_id, "username": identity.username}, 201)
 
 
@@ -53,10 +53,9 @@ async def login(data: Credentials) -> Response:
     """Exchange a username and password for an access token (15 min) and a refresh token."""
     svc = services()
     pair = await accounts.login(
-        pool=svc.pool,
+        accounts=svc.accounts,
         passwords=svc.passwords,
-        limiter=svc.limiter,
-        keys=svc.keys,
+        gate=svc.limiter,
         settings=svc.settings,
         username=data.username,
         password=data.password,
@@ -72,5 +71,5 @@ async def login(data: Credentials) -> Response:
 async def refresh(data: RefreshRequest) -> Response:
     """Exchange a refresh token for a new pair; the old refresh token stops working."""
     svc = services()
-    pair = await accounts.refresh(svc.pool, svc.settings, data.refreshToken)
+    pair = await accounts.refresh(svc.accounts, svc.settings, data.refreshToken)
     return json_response(pair.as_json())

@@ -49,11 +49,10 @@ async def complete(data: CompleteRequest, identity: Identity) -> Response:
     completion = await complete_action(
         identity=identity,
         action_id=data.actionId,
-        pool=svc.pool,
+        store=svc.completions,
         catalog=svc.catalog,
-        limiter=svc.limiter,
-        leaderboard=svc.leaderboard,
-        keys=svc.keys,
+        gate=svc.limiter,
+        ranking=svc.leaderboard,
         limit_per_minute=svc.settings.rate_limit_per_minute,
     )
     return json_response(completion.as_json())
@@ -73,4 +72,4 @@ async def list_actions() -> Response:
 @requires_identity
 async def me(identity: Identity) -> Response:
     """The signed-in user's score, rank and completed actions (daily ones: today's)."""
-    return json_response((await profile.load_profile(services().pool, identity)).as_json())
+    return json_response((await profile.load_profile(services().profiles, identity)).as_json())

@@ -1,4 +1,8 @@
-"""One error type for the API, mapped to ``{"error": {"code", "message", ...}}`` in one place."""
+"""Errors as HTTP responses, ``{"error": {"code", "message", ...}}``, decided in one place.
+
+Domain errors (app/core/errors.py) get their status and headers from ``DOMAIN_STATUS``;
+``ApiError`` is for what only HTTP knows (a route that does not exist, a body too large).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,17 @@ import orjson
 from quart import Quart, Response
 from quart_schema import RequestSchemaValidationError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from app.core.errors import (
+    AlreadyCompleted,
+    DomainError,
+    InvalidInput,
+    RateLimited,
+    TokenExpired,
+    Unauthorized,
+    UnknownAction,
+    UsernameTaken,
+)
 
 log = logging.getLogger(__name__)
 
@@ -37,31 +52,37 @@ class ApiError(Exception):
         return {"error": {"code": self.code, "message": self.message, **self.details}}
 
 
-def unauthorized(message: str = "A valid access token is required.") -> ApiError:
-    return ApiError(401, "UNAUTHORIZED", message, headers={"WWW-Authenticate": "Bearer"})
-
-
-def token_expired() -> ApiError:
-    return ApiError(
-        401,
-        "TOKEN_EXPIRED",
-        "The access token has expired; refresh it and retry.",
-        headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
-    )
-
-
 def validation_error(message: str, **details: Any) -> ApiError:
     return ApiError(400, "VALIDATION_ERROR", message, details=details)
 
 
-def rate_limited(retry_after_seconds: int) -> ApiError:
+# Every domain error class, and the HTTP status it answers with.
+DOMAIN_STATUS: dict[type[DomainError], int] = {
+    Unauthorized: 401,
+    TokenExpired: 401,
+    InvalidInput: 400,
+    UnknownAction: 400,
+    AlreadyCompleted: 400,
+    UsernameTaken: 409,
+    RateLimited: 429,
+}
+
+
+def api_error_from(error: DomainError) -> ApiError:
+    status = next(DOMAIN_STATUS[kind] for kind in type(error).__mro__ if kind in DOMAIN_STATUS)
     return ApiError(
-        429,
-        "RATE_LIMIT_EXCEEDED",
-        f"Too many requests; retry in {retry_after_seconds} s.",
-        details={"retryAfter": retry_after_seconds},
-        headers={"Retry-After": str(retry_after_seconds)},
+        status, error.code, error.message, details=error.details, headers=_headers(error)
     )
+
+
+def _headers(error: DomainError) -> dict[str, str]:
+    if isinstance(error, TokenExpired):
+        return {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+    if isinstance(error, Unauthorized):
+        return {"WWW-Authenticate": "Bearer"}
+    if isinstance(error, RateLimited):
+        return {"Retry-After": str(error.retry_after_seconds)}
+    return {}
 
 
 def error_response(error: ApiError) -> Response:
@@ -84,6 +105,10 @@ def register_error_handlers(app: Quart) -> None:
     @app.errorhandler(ApiError)
     async def _api_error(error: ApiError) -> Response:
         return error_response(error)
+
+    @app.errorhandler(DomainError)
+    async def _domain_error(error: DomainError) -> Response:
+        return error_response(api_error_from(error))
 
     @app.errorhandler(RequestSchemaValidationError)
     async def _schema_error(error: RequestSchemaValidationError) -> Response:

@@ -10,7 +10,8 @@ import orjson
 from quart import Response, current_app, request
 
 from app.core.client_ip import client_ip
-from app.core.tokens import Identity, bearer_token, verify_access_token
+from app.core.errors import Unauthorized
+from app.core.tokens import Identity, verify_access_token
 from app.http.services import Services
 
 
@@ -24,9 +25,19 @@ def json_response(payload: Any, status: int = 200) -> Response:
 
 
 def authenticate() -> Identity:
-    """The caller's identity from ``Authorization: Bearer``; ApiError 401 otherwise."""
+    """The caller's identity from ``Authorization: Bearer``; Unauthorized otherwise."""
     token = bearer_token(request.headers.get("Authorization"))
     return verify_access_token(token, services().settings.jwt_secret)
+
+
+def bearer_token(header: str | None) -> str:
+    """The token in an ``Authorization: Bearer ...`` header."""
+    if not header:
+        raise Unauthorized()
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("Use the header `Authorization: Bearer <token>`.")
+    return token.strip()
 
 
 def requires_identity(

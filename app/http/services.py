@@ -17,6 +17,10 @@ from app.core.board import Board
 from app.core.catalog import Catalog
 from app.core.passwords import Passwords
 from app.core.settings import Settings
+from app.db.accounts import PgAccounts
+from app.db.actions import refresh_catalog
+from app.db.completions import PgCompletions
+from app.db.profiles import PgProfiles
 from app.live.node import LiveNode
 from app.obs.metrics import Metrics
 from app.redis.broker import Subscription
@@ -42,6 +46,9 @@ class Services:
     health: RedisHealth
     board: Board
     catalog: Catalog
+    accounts: PgAccounts
+    completions: PgCompletions
+    profiles: PgProfiles
     limiter: RateLimiter
     leaderboard: LeaderboardCache
     passwords: Passwords
@@ -78,7 +85,7 @@ class Services:
         health = RedisHealth(settings.redis_retry_seconds)
         board = Board()
         catalog = Catalog()
-        await catalog.refresh(pool)
+        await refresh_catalog(catalog, pool)
         leaderboard = LeaderboardCache(
             redis=redis,
             scripts=scripts,
@@ -108,7 +115,10 @@ class Services:
             health=health,
             board=board,
             catalog=catalog,
-            limiter=RateLimiter(scripts, health, settings.rate_limit_window_seconds),
+            accounts=PgAccounts(pool),
+            completions=PgCompletions(pool),
+            profiles=PgProfiles(pool),
+            limiter=RateLimiter(scripts, keys, health, settings.rate_limit_window_seconds),
             leaderboard=leaderboard,
             passwords=Passwords(settings.password_time_cost, settings.password_memory_kib),
             subscription=Subscription(
@@ -137,7 +147,7 @@ class Services:
         while True:
             await asyncio.sleep(self.settings.catalog_refresh_seconds)
             try:
-                await self.catalog.refresh(self.pool)
+                await refresh_catalog(self.catalog, self.pool)
             except (asyncpg.PostgresError, OSError) as error:
                 log.warning("could not refresh the action catalog: %s", error)
 

@@ -10,9 +10,10 @@ from collections.abc import Awaitable, Callable
 
 from app.core.board import Board, Snapshot
 from app.core.client_ip import client_ip
+from app.core.errors import DomainError, TokenExpired, Unauthorized
+from app.core.ports import retry_after_seconds
 from app.core.settings import Settings
 from app.core.tokens import verify_access_token
-from app.http.errors import ApiError
 from app.live.codes import Close
 from app.live.connection import LiveConnection, Phase, Refusal
 from app.live.hub import Hub, HubTimings
@@ -25,6 +26,19 @@ SnapshotSource = Callable[[], Awaitable[Snapshot]]
 
 _RETRY_WHEN_FULL_SECONDS = 5
 _MINUTE_MS = 60_000
+
+# Every domain error a live connection can meet, and the close code that names it.
+CLOSE_CODES: dict[type[DomainError], Close] = {
+    TokenExpired: Close.TOKEN_EXPIRED,
+    Unauthorized: Close.UNAUTHORIZED,
+}
+
+
+def close_code_for(error: DomainError) -> Close:
+    return next(
+        (CLOSE_CODES[kind] for kind in type(error).__mro__ if kind in CLOSE_CODES),
+        Close.INTERNAL_ERROR,
+    )
 
 
 class LiveNode:
@@ -102,7 +116,7 @@ class LiveNode:
             client, self._settings.ws_connects_per_ip_per_minute, _MINUTE_MS
         )
         if not decision.allowed:
-            retry = max(1, -(-decision.retry_after_ms // 1000))
+            retry = retry_after_seconds(decision)
             raise Refusal(429, "Too many connection attempts; retry later.\n", retry)
         if not self.hub.has_room():
             raise Refusal(503, "This server is full; retry later.\n", _RETRY_WHEN_FULL_SECONDS)
@@ -128,9 +142,8 @@ class LiveNode:
     async def _authenticate(self, conn: LiveConnection, token: str) -> None:
         try:
             identity = verify_access_token(token, self._settings.jwt_secret)
-        except ApiError as error:
-            code = Close.TOKEN_EXPIRED if error.code == "TOKEN_EXPIRED" else Close.UNAUTHORIZED
-            conn.close(code, error.code)
+        except DomainError as error:
+            conn.close(close_code_for(error), error.code)
             return
         try:
             evicted = await self.registry.register(identity.user_id, conn.id)

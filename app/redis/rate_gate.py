@@ -14,7 +14,9 @@ from collections.abc import Callable
 
 from redis.exceptions import RedisError
 
+from app.core.ports import RateScope
 from app.redis.health import RedisHealth
+from app.redis.keys import Keys
 from app.redis.scripts import RateDecision, Scripts
 
 # Bound on remembered callers in the fallback, so an outage cannot grow memory without end.
@@ -54,14 +56,25 @@ class LocalSlidingWindow:
 
 
 class RateLimiter:
-    def __init__(self, scripts: Scripts, health: RedisHealth, window_seconds: int = 60) -> None:
+    """The RateGate port: the sliding window in Redis, or in this process while Redis is away."""
+
+    def __init__(
+        self, scripts: Scripts, keys: Keys, health: RedisHealth, window_seconds: int = 60
+    ) -> None:
         self._scripts = scripts
+        self._key_of = {
+            RateScope.SCORE_UPDATE: keys.rate_limit,
+            RateScope.LOGIN_USER: keys.login_limit_user,
+            RateScope.LOGIN_CLIENT: keys.login_limit_client,
+        }
         self._health = health
         self._window_ms = window_seconds * 1000
         self._local = LocalSlidingWindow()
 
-    async def hit(self, key: str, limit: int) -> RateDecision:
-        """Count one request against ``key``; the decision says whether it may go on."""
+    async def hit(self, scope: RateScope, subject: str, limit: int) -> RateDecision:
+        """Count one request of ``subject`` in ``scope``; the decision says whether it may go
+        on."""
+        key = self._key_of[scope](subject)
         if self._health.available():
             try:
                 decision = await self._scripts.rate_limit(
@@ -78,7 +91,3 @@ class RateLimiter:
                 return decision
         self._health.fell_back()
         return self._local.hit(key, limit, self._window_ms)
-
-
-def retry_after_seconds(decision: RateDecision) -> int:
-    return max(1, -(-decision.retry_after_ms // 1000))

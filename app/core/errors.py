@@ -1,0 +1,85 @@
+"""Domain errors: what went wrong, in the domain's words, with a stable code.
+
+The core raises these and knows nothing of HTTP or WebSockets: `app/http/errors.py` maps each
+class to a status and headers, `app/live/node.py` to a close code. ``code`` is the stable
+machine-readable name clients see; ``details`` are extra fields of the error body.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class DomainError(Exception):
+    code: ClassVar[str]
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class Unauthorized(DomainError):
+    """No valid credentials: a missing, malformed or invalid token, or a wrong password."""
+
+    code = "UNAUTHORIZED"
+
+    def __init__(self, message: str = "A valid access token is required.") -> None:
+        super().__init__(message)
+
+
+class AccountGone(Unauthorized):
+    """The token is valid but its account no longer exists."""
+
+    def __init__(self) -> None:
+        super().__init__("This account no longer exists.")
+
+
+class TokenExpired(DomainError):
+    code = "TOKEN_EXPIRED"
+
+    def __init__(self) -> None:
+        super().__init__("The access token has expired; refresh it and retry.")
+
+
+class InvalidInput(DomainError):
+    code = "VALIDATION_ERROR"
+
+
+class UsernameTaken(DomainError):
+    code = "USERNAME_TAKEN"
+
+    def __init__(self, username: str) -> None:
+        super().__init__(f"The username {username!r} is taken.", field="username")
+
+
+class RateLimited(DomainError):
+    code = "RATE_LIMIT_EXCEEDED"
+
+    def __init__(self, retry_after_seconds: int) -> None:
+        super().__init__(
+            f"Too many requests; retry in {retry_after_seconds} s.",
+            retryAfter=retry_after_seconds,
+        )
+        self.retry_after_seconds = retry_after_seconds
+
+
+class UnknownAction(DomainError):
+    code = "INVALID_ACTION"
+
+    def __init__(self, action_id: str) -> None:
+        super().__init__(f"There is no action {action_id!r}.", actionId=action_id)
+
+
+class AlreadyCompleted(DomainError):
+    """A repeat: carries when the action was completed and what it earned (the receipt)."""
+
+    code = "ALREADY_COMPLETED"
+
+    def __init__(self, action_id: str, completed_at: str, points_earned: int) -> None:
+        super().__init__(
+            "You have already completed this action.",
+            actionId=action_id,
+            completedAt=completed_at,
+            pointsEarned=points_earned,
+        )
