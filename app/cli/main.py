@@ -28,8 +28,10 @@ DEMO_USER, DEMO_PASSWORD = "demo", "demo-password"
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    # The environment is read here, once, and handed on; nothing writes os.environ.
+    args.env = dict(os.environ)
     if args.dev_env:
-        _load_dev_env()
+        args.env = _dev_env() | args.env  # what is set in the shell wins
     try:
         return int(args.handler(args) or 0)
     except (ConfigError, MigrationError, catalog_module.CatalogError) as error:
@@ -62,23 +64,23 @@ def _parser() -> argparse.ArgumentParser:
     dev.set_defaults(handler=_dev)
 
     commands.add_parser("migrate", help="apply pending SQL migrations").set_defaults(
-        handler=lambda _: asyncio.run(_migrate())
+        handler=lambda a: asyncio.run(_migrate(_settings(a)))
     )
 
     token = commands.add_parser("token", help="create users if missing; print an access token each")
     token.add_argument("names", nargs="+", metavar="NAME")
-    token.set_defaults(handler=lambda a: asyncio.run(_tokens(a.names)))
+    token.set_defaults(handler=lambda a: asyncio.run(_tokens(_settings(a), a.names)))
 
     reconcile_cli.add_command(commands)
 
     actions = commands.add_parser("actions", help="list or load the action catalog")
     action_commands = actions.add_subparsers(required=True, metavar="ACTION_COMMAND")
     action_commands.add_parser("list", help="print the catalog").set_defaults(
-        handler=lambda _: asyncio.run(_list_actions())
+        handler=lambda a: asyncio.run(_list_actions(_settings(a)))
     )
     load = action_commands.add_parser("load", help="insert or update actions from a JSON/CSV file")
     load.add_argument("file", type=Path)
-    load.set_defaults(handler=lambda a: asyncio.run(_load_actions(a.file)))
+    load.set_defaults(handler=lambda a: asyncio.run(_load_actions(_settings(a), a.file)))
     return parser
 
 
@@ -86,7 +88,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    settings = Settings.from_env()
+    settings = Settings.from_env(args.env)
     _require_urls(settings)
     settings.check_for_serving()
     return run_hypercorn(settings, args.workers)
@@ -97,7 +99,7 @@ def run_hypercorn(settings: Settings, workers: int) -> int:
     from app.edge import serve
 
     config = serve.hypercorn_config(settings.host, settings.port)
-    return serve.run(config, max(1, workers))
+    return serve.run(config, max(1, workers), settings)
 
 
 def _require_urls(settings: Settings) -> None:
@@ -121,24 +123,24 @@ def _dev(args: argparse.Namespace) -> int:
     DEV_DIR.mkdir(exist_ok=True)
     (DEV_DIR / ".gitignore").write_text("*\n")
     env: dict[str, str] = {"LEADERBOARD_DEV": "1", "JWT_SECRET": _dev_secret()}
+    given = args.env
     servers: list[EmbeddedPostgres | EmbeddedRedis] = []
     try:
-        if not os.environ.get("DATABASE_URL"):
+        if not given.get("DATABASE_URL"):
             postgres = EmbeddedPostgres(DEV_DIR / "postgres")
             print("starting PostgreSQL (embedded) ...", flush=True)
             postgres.start()
             servers.append(postgres)
             env["DATABASE_URL"] = postgres.url
-        if not os.environ.get("REDIS_URL"):
+        if not given.get("REDIS_URL"):
             redis = EmbeddedRedis(DEV_DIR / "redis", persist=True)
             print("starting Redis-compatible server (embedded Valkey) ...", flush=True)
             redis.start()
             servers.append(redis)
             env["REDIS_URL"] = redis.url
-        os.environ.update(env)
         DEV_ENV_FILE.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
         DEV_ENV_FILE.chmod(0o600)
-        settings = Settings.from_env()
+        settings = Settings.from_env(given | env)
         asyncio.run(_prepare_dev_data(settings))
         print(
             f"\n  Leaderboard:   http://localhost:{settings.port}/\n"
@@ -181,28 +183,30 @@ async def _prepare_dev_data(settings: Settings) -> None:
         await conn.close()
 
 
-def _load_dev_env() -> None:
+def _dev_env() -> dict[str, str]:
     if not DEV_ENV_FILE.exists():
         raise SystemExit(
             f"leaderboard: {DEV_ENV_FILE} not found; is `leaderboard dev` running here?"
         )
-    for line in DEV_ENV_FILE.read_text().splitlines():
-        name, _, value = line.partition("=")
-        os.environ.setdefault(name, value)
+    lines = DEV_ENV_FILE.read_text().splitlines()
+    return dict(line.partition("=")[::2] for line in lines if "=" in line)
 
 
 # -- operator commands -------------------------------------------------------------------------
 
 
-async def _connect() -> asyncpg.Connection:
-    settings = Settings.from_env()
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings.from_env(args.env)
+
+
+async def _connect(settings: Settings) -> asyncpg.Connection:
     if not settings.database_url:
         raise ConfigError("DATABASE_URL is not set")
     return await asyncpg.connect(settings.database_url)
 
 
-async def _migrate() -> int:
-    conn = await _connect()
+async def _migrate(settings: Settings) -> int:
+    conn = await _connect(settings)
     try:
         applied = await migrate(conn)
     finally:
@@ -211,24 +215,21 @@ async def _migrate() -> int:
     return 0
 
 
-async def _tokens(names: list[str]) -> int:
-    settings = Settings.from_env()
-    if not settings.jwt_secret:
+async def _tokens(settings: Settings, names: list[str]) -> int:
+    if not settings.jwt_key:
         raise ConfigError("JWT_SECRET is not set")
-    conn = await _connect()
+    conn = await _connect(settings)
     try:
         for name in names:
             identity = await ensure_user(conn, name)
-            print(
-                issue_access_token(identity, settings.jwt_secret, settings.access_token_ttl_seconds)
-            )
+            print(issue_access_token(identity, settings.jwt_key, settings.access_token_ttl_seconds))
     finally:
         await conn.close()
     return 0
 
 
-async def _list_actions() -> int:
-    conn = await _connect()
+async def _list_actions(settings: Settings) -> int:
+    conn = await _connect(settings)
     try:
         actions = await list_actions(conn)
     finally:
@@ -239,9 +240,9 @@ async def _list_actions() -> int:
     return 0
 
 
-async def _load_actions(path: Path) -> int:
+async def _load_actions(settings: Settings, path: Path) -> int:
     actions = catalog_module.parse_catalog_file(path)
-    conn = await _connect()
+    conn = await _connect(settings)
     try:
         count = await upsert_actions(conn, actions)
     finally:

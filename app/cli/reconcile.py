@@ -43,11 +43,12 @@ def add_command(commands: Any) -> None:
         "--dry-run", action="store_true", help="only report the drift; change nothing"
     )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
-    parser.set_defaults(handler=lambda a: asyncio.run(run(a.full, a.dry_run, a.json)))
+    parser.set_defaults(
+        handler=lambda a: asyncio.run(run(Settings.from_env(a.env), a.full, a.dry_run, a.json))
+    )
 
 
-async def run(full: bool, dry_run: bool, as_json: bool) -> int:
-    settings = Settings.from_env()
+async def run(settings: Settings, full: bool, dry_run: bool, as_json: bool) -> int:
     if not settings.database_url or not settings.redis_url:
         raise ConfigError("DATABASE_URL and REDIS_URL must be set")
     pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)

@@ -110,7 +110,7 @@ async def issue_pair(
     await accounts.add_refresh_token(
         _digest(token), identity.user_id, family, settings.refresh_token_ttl_seconds
     )
-    access = issue_access_token(identity, settings.jwt_secret, settings.access_token_ttl_seconds)
+    access = issue_access_token(identity, settings.jwt_key, settings.access_token_ttl_seconds)
     return TokenPair(access, token, settings.access_token_ttl_seconds, identity)
 
 

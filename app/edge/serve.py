@@ -19,7 +19,7 @@ import signal
 import sys
 from multiprocessing.connection import wait
 from multiprocessing.synchronize import Event as EventType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hypercorn.config import Config, Sockets
 from quart import Quart
@@ -27,6 +27,9 @@ from quart import Quart
 from app.edge.board_http import BoardResponder, served_metrics
 from app.edge.front import FrontProtocol, Handoff
 from app.edge.hypercorn_bridge import HypercornBridge
+
+if TYPE_CHECKING:
+    from app.core.settings import Settings
 
 GRACEFUL_SECONDS = 10.0
 # How long a new connection may take to send its request line.
@@ -43,27 +46,27 @@ def hypercorn_config(host: str, port: int) -> Config:
     return config
 
 
-def run(config: Config, workers: int) -> int:
+def run(config: Config, workers: int, settings: Settings) -> int:
     """Serve until SIGTERM/SIGINT; the exit code is 0 after a clean shutdown."""
     sockets = config.create_sockets()
     try:
         if workers <= 1:
-            _worker(config, sockets, None)
+            _worker(config, sockets, None, settings)
             return 0
-        return _supervise(config, sockets, workers)
+        return _supervise(config, sockets, workers, settings)
     finally:
         for sock in sockets.insecure_sockets:
             sock.close()
 
 
-def _supervise(config: Config, sockets: Sockets, workers: int) -> int:
+def _supervise(config: Config, sockets: Sockets, workers: int, settings: Settings) -> int:
     ctx = multiprocessing.get_context("spawn")
     stop = ctx.Event()
     # Children start with SIGINT ignored: a Ctrl-C reaches the whole group, and the
     # supervisor alone decides (through ``stop``) that they shut down.
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     processes = [
-        ctx.Process(target=_worker, args=(config, sockets, stop), name=f"leaderboard-{i}")
+        ctx.Process(target=_worker, args=(config, sockets, stop, settings), name=f"leaderboard-{i}")
         for i in range(workers)
     ]
     for process in processes:
@@ -88,10 +91,12 @@ def _supervise(config: Config, sockets: Sockets, workers: int) -> int:
     return next((code for code in codes if code != 0), 0)
 
 
-def _worker(config: Config, sockets: Sockets, stop: EventType | None) -> None:
-    from app.http.app import app_from_env
+def _worker(config: Config, sockets: Sockets, stop: EventType | None, settings: Settings) -> None:
+    # The settings the supervisor parsed, handed over (pickled): a worker never re-reads the
+    # environment.
+    from app.http.app import app_for_serving
 
-    app = app_from_env()
+    app = app_for_serving(settings)
     if sys.platform != "win32":
         import uvloop
 

@@ -47,9 +47,13 @@ def create_app(settings: Settings) -> Quart:
     return app
 
 
-def app_from_env() -> Quart:
-    """Entry point for Hypercorn worker processes: each reads the same environment."""
-    settings = Settings.from_env()
+def app_for_serving(settings: Settings) -> Quart:
+    """The app as a serving process runs it: settings checked, logging configured."""
     settings.check_for_serving()
     configure_logging(json=not settings.dev_mode)
     return create_app(settings)
+
+
+def app_from_env() -> Quart:
+    """Entry point for other ASGI servers (``hypercorn 'app.http.app:app_from_env()'``)."""
+    return app_for_serving(Settings.from_env())

@@ -27,7 +27,7 @@ def json_response(payload: Any, status: int = 200) -> Response:
 def authenticate() -> Identity:
     """The caller's identity from ``Authorization: Bearer``; Unauthorized otherwise."""
     token = bearer_token(request.headers.get("Authorization"))
-    return verify_access_token(token, services().settings.jwt_secret)
+    return verify_access_token(token, services().settings.jwt_key)
 
 
 def bearer_token(header: str | None) -> str:

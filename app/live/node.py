@@ -141,7 +141,7 @@ class LiveNode:
 
     async def _authenticate(self, conn: LiveConnection, token: str) -> None:
         try:
-            identity = verify_access_token(token, self._settings.jwt_secret)
+            identity = verify_access_token(token, self._settings.jwt_key)
         except DomainError as error:
             conn.close(close_code_for(error), error.code)
             return
