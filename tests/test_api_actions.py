@@ -157,7 +157,7 @@ async def test_requests_without_a_valid_token_are_unauthorized(client, header) -
 
 async def test_an_expired_token_says_so(client, make_player) -> None:
     alice = await make_player()
-    expired = issue_access_token(alice.identity, services_of_client(client).settings.jwt_secret, -5)
+    expired = issue_access_token(alice.identity, services_of_client(client).settings.jwt_key, -5)
     response = await client.post(
         COMPLETE, json={"actionId": "quiz_a"}, headers={"Authorization": f"Bearer {expired}"}
     )

@@ -27,7 +27,7 @@ def test_a_missing_or_weak_secret_is_refused_outside_dev_mode(secret: str) -> No
 def test_dev_mode_makes_up_a_secret_when_none_is_given() -> None:
     settings = Settings.from_env({"LEADERBOARD_DEV": "1"})
     settings.check_for_serving()
-    assert len(settings.jwt_secret) >= 32
+    assert len(settings.jwt_key) >= 32
 
 
 def test_the_secret_never_appears_in_repr() -> None:
