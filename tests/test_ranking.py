@@ -11,7 +11,8 @@ import asyncpg
 from redis.asyncio import Redis
 
 from app.core.board import snapshot_from_message
-from app.core.ranking import micros, ranking_member, shared_ranks, top_rows
+from app.core.ranking import micros, ranking_member, shared_ranks
+from app.db.standings import top_rows
 from app.redis.keys import Keys
 from app.redis.scripts import TOP_N
 from tests.conftest import services_of

@@ -12,8 +12,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-import asyncpg
-
 TOP_N = 10
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Larger than any microsecond timestamp we will see (year 2255) and below 2**53, so the
@@ -60,18 +58,3 @@ def shared_ranks(rows: Sequence[tuple[str, str, int]]) -> list[BoardEntry]:
             rank, previous = position, score
         entries.append(BoardEntry(user_id, username, score, rank))
     return entries
-
-
-TOP_SQL = """
-SELECT id::text AS user_id, username, score, reached_at
-  FROM users
- WHERE score > 0
- ORDER BY score DESC, reached_at ASC, id DESC
- LIMIT $1
-"""
-
-
-async def top_rows(
-    conn: asyncpg.Connection | asyncpg.Pool, limit: int = TOP_N
-) -> list[asyncpg.Record]:
-    return list(await conn.fetch(TOP_SQL, limit))

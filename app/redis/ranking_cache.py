@@ -18,7 +18,8 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from app.core.board import Board, Snapshot, message_from_users, snapshot_from_message
-from app.core.ranking import iso, ranking_member, shared_ranks, top_rows
+from app.core.ranking import iso, ranking_member, shared_ranks
+from app.db.standings import top_rows
 from app.redis.health import RedisHealth
 from app.redis.keys import Keys
 from app.redis.scripts import ApplyResult, Scripts, Standing
