@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from app.core.board import Board
 from app.core.catalog import Catalog
 from app.core.passwords import Passwords
+from app.core.periodic import Periodic
 from app.core.settings import Settings
 from app.db.accounts import PgAccounts
 from app.db.actions import refresh_catalog
@@ -57,7 +57,7 @@ class Services:
     metrics: Metrics
     reconcile: ReconcileJob
     _subscriber_redis: Redis
-    _tasks: list[asyncio.Task[None]]
+    _periodic: Periodic
 
     @classmethod
     async def start(cls, settings: Settings) -> Services:
@@ -135,29 +135,23 @@ class Services:
                 interval=settings.reconcile_interval_seconds,
             ),
             _subscriber_redis=subscriber_redis,
-            _tasks=[],
+            _periodic=Periodic(),
         )
         services.subscription.start()
         live.start()
         services.reconcile.start()
-        services._tasks.append(asyncio.create_task(services._refresh_catalog_forever()))
+        services._periodic.every(
+            settings.catalog_refresh_seconds,
+            lambda: refresh_catalog(catalog, pool),
+            name="catalog-refresh",
+        )
         return services
-
-    async def _refresh_catalog_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.catalog_refresh_seconds)
-            try:
-                await refresh_catalog(self.catalog, self.pool)
-            except (asyncpg.PostgresError, OSError) as error:
-                log.warning("could not refresh the action catalog: %s", error)
 
     async def close(self) -> None:
         # First, so the reconcile lock is released while Redis is still reachable.
         await self.reconcile.stop()
         await self.live.close()
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._periodic.stop()
         await self.subscription.stop()
         await self.leaderboard.close()
         for client in (self.redis, self._subscriber_redis):

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from app.core.board import Board, Snapshot
 from app.core.client_ip import client_ip
 from app.core.errors import DomainError, TokenExpired, Unauthorized
+from app.core.periodic import Periodic
 from app.core.ports import retry_after_seconds
 from app.core.settings import Settings
 from app.core.tokens import verify_access_token
@@ -68,6 +69,7 @@ class LiveNode:
         self._attempts = LocalSlidingWindow()
         self._auth_tasks: set[asyncio.Task[None]] = set()
         self._tasks: list[asyncio.Task[None]] = []
+        self._periodic = Periodic()
         self._unlisten: Callable[[], None] | None = None
         self.accepting = True
 
@@ -78,7 +80,7 @@ class LiveNode:
     def start(self) -> None:
         self._unlisten = self._board.listen(self.hub.publish)
         self._tasks.append(asyncio.create_task(self.hub.run_sweeps(), name="live-sweeps"))
-        self._tasks.append(asyncio.create_task(self._flush_registry_forever(), name="live-reg"))
+        self._periodic.every(0.5, self.registry.flush, name="live-registry-flush")
 
     def protocol(self) -> LiveConnection:
         return LiveConnection(self, self._settings.ws_max_frame_bytes)
@@ -104,6 +106,7 @@ class LiveNode:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, *self._auth_tasks, return_exceptions=True)
+        await self._periodic.stop()
         await self.registry.flush()
 
     # -- Owner (called by connections) ---------------------------------------------------------
@@ -162,11 +165,3 @@ class LiveNode:
         mine = [m.conn_id for m in evicted if m.node_id == self.registry.node_id]
         self.hub.close_ids(mine, Close.REPLACED, "Replaced by a newer connection of this user.")
         self.hub.activate(conn, identity.user_id, snapshot)
-
-    async def _flush_registry_forever(self) -> None:
-        while True:
-            await asyncio.sleep(0.5)
-            try:
-                await self.registry.flush()
-            except Exception:
-                log.exception("live registry flush failed")
