@@ -47,6 +47,9 @@ def test_csv_files_load(tmp_path: Path) -> None:
         ({"id": "Bad Id", "name": "Q", "points": 5}, "must match"),
         ({"id": "q", "name": "", "points": 5}, "name"),
         ({"id": "q", "name": "Q", "points": 5, "repeat": "hourly"}, "repeat"),
+        ({"id": "q", "name": "Q", "points": 5, "tags": ["Not a tag"]}, "tag must match"),
+        ({"id": "q", "name": "Q", "points": 5, "tags": [1, 2]}, "list of strings"),
+        ({"id": "q", "name": "Q", "points": 5, "tags": {"quiz": True}}, "list of strings"),
     ],
 )
 def test_bad_entries_are_reported_with_their_place(
@@ -56,6 +59,17 @@ def test_bad_entries_are_reported_with_their_place(
     path.write_text(json.dumps([entry]))
     with pytest.raises(CatalogError, match=problem):
         parse_catalog_file(path)
+
+
+def test_tags_load_from_json_arrays_and_csv_cells(tmp_path: Path) -> None:
+    json_path = tmp_path / "a.json"
+    json_path.write_text(json.dumps([{"id": "q", "name": "Q", "points": 5, "tags": ["quiz"]}]))
+    assert parse_catalog_file(json_path)[0].tags == ("quiz",)
+    csv_path = tmp_path / "a.csv"
+    csv_path.write_text("id,name,points,tags\nq,Q,5,quiz;weekend\nr,R,5,\n")
+    assert [a.tags for a in parse_catalog_file(csv_path)] == [("quiz", "weekend"), ()]
+    demo = {a.id: a.tags for a in parse_catalog_file(demo_catalog_path())}
+    assert demo["quiz_001"] == ("quiz",) and demo["level_1"] == ("level",)
 
 
 def test_duplicate_ids_are_refused(tmp_path: Path) -> None:
@@ -78,3 +92,12 @@ async def test_upsert_updates_points_and_the_copy_hides_inactive_actions(
     assert catalog.get("quiz_1") == Action("quiz_1", "Quiz", 20)
     assert catalog.get("gone") is None
     assert [a.id for a in catalog.all()] == ["quiz_1"]
+
+
+async def test_tags_are_stored_and_replaced_with_the_action(db: asyncpg.Connection) -> None:
+    await upsert_actions(db, [Action("quiz_1", "Quiz", 10, tags=("quiz", "weekend"))])
+    assert (await list_actions(db))[0].tags == ("quiz", "weekend")
+    await upsert_actions(db, [Action("quiz_1", "Quiz", 10, tags=("quiz",))])
+    assert (await list_actions(db))[0].tags == ("quiz",)
+    with pytest.raises(asyncpg.CheckViolationError):
+        await db.execute("UPDATE actions SET tags = '{\"Bad Tag\"}'")

@@ -14,8 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from app.core.boards import check_tags
+from app.core.errors import InvalidInput
+
 ACTION_ID = re.compile(r"^[a-z0-9][a-z0-9_.:-]{0,63}$")
 REPEATS = ("once", "daily")
+# Tags in a CSV cell (or a JSON string): separated by ';', ',' or spaces.
+_TAG_SEPARATORS = re.compile(r"[;,\s]+")
 
 
 class CatalogError(Exception):
@@ -30,6 +35,8 @@ class Action:
     repeat: str = "once"
     description: str = ""
     active: bool = True
+    # Boards with an action tag count only actions carrying it (app/core/boards.py).
+    tags: tuple[str, ...] = ()
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -107,7 +114,26 @@ def _parse_entry(entry: Any, number: int) -> Action:
         repeat=repeat,
         description=str(entry.get("description") or ""),
         active=bool(active),
+        tags=_parse_tags(entry.get("tags"), f"{where} ({action_id})"),
     )
+
+
+def _parse_tags(value: Any, where: str) -> tuple[str, ...]:
+    """Tags as a JSON array of strings, or one string of tags separated by ';', ',' or spaces."""
+    if value is None or value == "":
+        return ()
+    if isinstance(value, str):
+        items: list[Any] = [t for t in _TAG_SEPARATORS.split(value.strip()) if t]
+    elif isinstance(value, list):
+        items = value
+    else:
+        raise CatalogError(f"{where}: tags must be a list of strings")
+    if not all(isinstance(t, str) for t in items):
+        raise CatalogError(f"{where}: tags must be a list of strings")
+    try:
+        return check_tags([t.strip() for t in items])
+    except InvalidInput as error:
+        raise CatalogError(f"{where}: {error.message}") from None
 
 
 def demo_catalog_path() -> Path:

@@ -45,14 +45,26 @@ def retry_after_seconds(verdict: RateVerdict) -> int:
 
 
 @dataclass(frozen=True)
+class BoardScore:
+    """The user's new absolute score on one board in the period the completion counted in."""
+
+    board_id: str
+    period: str
+    score: int
+    ends_at: datetime | None  # when that period ends (None: never)
+
+
+@dataclass(frozen=True)
 class Committed:
-    """A completion as PostgreSQL committed it: the user's new absolute score."""
+    """A completion as PostgreSQL committed it: the user's new absolute score (all time, and
+    on every other board it counted on; they share ``reached_at``)."""
 
     user_id: str
     username: str
     score: int
     reached_at: datetime
     points: int
+    boards: tuple[BoardScore, ...] = ()
 
 
 @dataclass(frozen=True)

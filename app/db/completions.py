@@ -1,36 +1,71 @@
-"""SQL of the write path: ``score_history`` and the score it adds to ``users``.
+"""SQL of the write path: ``score_history``, the score it adds to ``users`` and to each board.
 
-The commit is one statement: the history row and the score change happen together or not at
-all, and the unique (user, action, period) key turns a duplicate into "nothing happened".
+The commit is one statement: the history row, the score change and every board's score for
+its period happen together or not at all, and the unique (user, action, period) key turns a
+duplicate into "nothing happened".
 """
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import asyncpg
 
 from app.core.errors import AccountGone
-from app.core.ports import Committed, PriorCompletion, Ranks
+from app.core.ports import BoardScore, Committed, PriorCompletion, Ranks
 
 COMMIT_SQL = """
-WITH action AS (
-    SELECT a.id, a.points, completion_period(a.repeat) AS period
-      FROM actions a
+WITH clock AS (
+    -- One instant for the history row, the new reach time and every board's period: the
+    -- database's clock ($3 is NULL), or an explicit instant when a test stands at a boundary.
+    SELECT COALESCE($3::timestamptz, clock_timestamp()) AS at
+), action AS (
+    SELECT a.id, a.points, a.tags, completion_period(a.repeat, clock.at) AS period
+      FROM actions a, clock
      WHERE a.id = $2 AND a.active
 ), inserted AS (
-    INSERT INTO score_history (user_id, action_id, period, score_change)
-    SELECT $1, action.id, action.period, action.points FROM action
+    INSERT INTO score_history (user_id, action_id, period, score_change, created_at)
+    SELECT $1, action.id, action.period, action.points, clock.at FROM action, clock
     ON CONFLICT (user_id, action_id, period) DO NOTHING
     RETURNING score_change
+), scored AS (
+    UPDATE users
+       SET score = users.score + inserted.score_change,
+           -- Strictly later than the user's previous change even if the clock steps back, so
+           -- reached_at also orders this user's updates (the apply script relies on it).
+           reached_at = GREATEST(clock.at, users.reached_at + interval '1 microsecond'),
+           updated_at = clock_timestamp()
+      FROM inserted, clock
+     WHERE users.id = $1
+    RETURNING users.username, users.score, users.reached_at, inserted.score_change AS points
+), boarded AS (
+    -- Every open board the action counts on, in its period at this instant (the all-time
+    -- board of every action is users.score above). Runs after the user's row is locked, so
+    -- one user's commits add up here in the same order as in users.score.
+    INSERT INTO board_scores AS s (board_id, period, user_id, score, reached_at, updated_at)
+    SELECT b.id, board_period(b.window_kind, b.id, b.starts_at, b.ends_at, clock.at), $1,
+           scored.points, scored.reached_at, clock_timestamp()
+      FROM scored, clock, action, boards b
+     WHERE NOT (b.window_kind = 'all' AND b.action_tag IS NULL)
+       AND (b.action_tag IS NULL OR b.action_tag = ANY (action.tags))
+       AND (b.ended_at IS NULL OR clock.at < b.ended_at)
+       AND board_period(b.window_kind, b.id, b.starts_at, b.ends_at, clock.at) IS NOT NULL
+    ON CONFLICT (board_id, period, user_id) DO UPDATE
+       SET score = s.score + EXCLUDED.score,
+           reached_at = EXCLUDED.reached_at,
+           updated_at = EXCLUDED.updated_at
+    RETURNING s.board_id, s.period, s.score
+), placed AS (
+    SELECT boarded.board_id::text AS board_id, boarded.period, boarded.score,
+           board_period_end(b.window_kind, b.starts_at, b.ends_at, clock.at) AS ends_at
+      FROM boarded JOIN boards b ON b.id = boarded.board_id, clock
 )
-UPDATE users
-   SET score = users.score + inserted.score_change,
-       -- Strictly later than the user's previous change even if the clock steps back, so
-       -- reached_at also orders this user's updates (the apply script relies on it).
-       reached_at = GREATEST(clock_timestamp(), users.reached_at + interval '1 microsecond'),
-       updated_at = clock_timestamp()
-  FROM inserted
- WHERE users.id = $1
-RETURNING users.username, users.score, users.reached_at, inserted.score_change AS points
+SELECT scored.username, scored.score, scored.reached_at, scored.points,
+       ARRAY(SELECT board_id FROM placed ORDER BY board_id) AS board_ids,
+       ARRAY(SELECT period FROM placed ORDER BY board_id) AS board_periods,
+       ARRAY(SELECT score FROM placed ORDER BY board_id) AS board_scores,
+       ARRAY(SELECT ends_at FROM placed ORDER BY board_id) AS board_ends
+  FROM scored
 """
 
 PRIOR_SQL = """
@@ -49,16 +84,33 @@ SELECT 1 + count(*) FILTER (WHERE score > $1) AS rank,
 
 
 async def commit_completion(
-    conn: asyncpg.Connection | asyncpg.Pool, user_id: str, action_id: str
+    conn: asyncpg.Connection | asyncpg.Pool,
+    user_id: str,
+    action_id: str,
+    at: datetime | None = None,
 ) -> Committed | None:
-    """Record the completion and add its points; None when nothing was applied."""
+    """Record the completion and add its points, on ``users`` and on every board it counts
+    on, in one statement; None when nothing was applied. ``at`` stands in for the database
+    clock (tests at a period boundary); the service never passes it."""
     try:
-        row = await conn.fetchrow(COMMIT_SQL, user_id, action_id)
+        row = await conn.fetchrow(COMMIT_SQL, user_id, action_id, at)
     except asyncpg.ForeignKeyViolationError:
         raise AccountGone() from None
     if row is None:
         return None
-    return Committed(user_id, row["username"], row["score"], row["reached_at"], row["points"])
+    boards = tuple(
+        BoardScore(board_id, period, score, ends_at)
+        for board_id, period, score, ends_at in zip(
+            row["board_ids"],
+            row["board_periods"],
+            row["board_scores"],
+            row["board_ends"],
+            strict=True,
+        )
+    )
+    return Committed(
+        user_id, row["username"], row["score"], row["reached_at"], row["points"], boards
+    )
 
 
 class PgCompletions:
