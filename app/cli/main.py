@@ -1,4 +1,4 @@
-"""The ``leaderboard`` command: serve, dev, migrate, token, reconcile, actions."""
+"""The ``leaderboard`` command: serve, dev, migrate, token, reconcile, boards, actions."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 
 import asyncpg
 
+from app.cli import boards as boards_cli
 from app.cli import reconcile as reconcile_cli
 from app.core import catalog as catalog_module
 from app.core.settings import ConfigError, Settings
@@ -72,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     token.set_defaults(handler=lambda a: asyncio.run(_tokens(_settings(a), a.names)))
 
     reconcile_cli.add_command(commands)
+    boards_cli.add_command(commands)
 
     actions = commands.add_parser("actions", help="list or load the action catalog")
     action_commands = actions.add_subparsers(required=True, metavar="ACTION_COMMAND")
