@@ -11,6 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
+from app.core.boards import RowKey
 from app.core.tokens import Identity
 
 # -- rate limits -------------------------------------------------------------------------------
@@ -156,4 +157,97 @@ class ProfileStore(Protocol):
 
     async def current_completions(self, user_id: str) -> list[CompletionRecord]:
         """Completions that count now (a daily action: today's), oldest first."""
+        ...
+
+
+# -- boards ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RankedRow:
+    """One row of a board with its shared rank, and its place in the ranking order."""
+
+    user_id: str
+    username: str
+    score: int
+    rank: int
+    key: RowKey
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "userId": self.user_id,
+            "username": self.username,
+            "score": self.score,
+            "rank": self.rank,
+        }
+
+
+@dataclass(frozen=True)
+class RankedRun:
+    """Consecutive rows of one (board, period) in ranking order, and how many are ranked."""
+
+    rows: list[RankedRow]
+    total: int
+
+
+class BoardRankings(Protocol):
+    """Reads of one (board, period): pages by keyset, and the rows around a user."""
+
+    async def page(
+        self, board_id: str, period: str, limit: int, after: RowKey | None
+    ) -> RankedRun | None:
+        """Up to ``limit`` rows right after ``after`` (from the top when None); None when
+        this source cannot answer (a cache that is away or cold)."""
+        ...
+
+    async def around(
+        self, board_id: str, period: str, user_id: str, radius: int
+    ) -> RankedRun | None:
+        """The user's row and up to ``radius`` rows on each side (no rows: unranked)."""
+        ...
+
+
+@dataclass(frozen=True)
+class UserStanding:
+    board_id: str
+    period: str
+    score: int
+    rank: int
+
+
+@dataclass(frozen=True)
+class RecentCompletion:
+    action_id: str
+    name: str
+    points_earned: int
+    completed_at: datetime
+
+
+@dataclass(frozen=True)
+class PublicUser:
+    user_id: str
+    username: str
+    created_at: datetime
+
+
+class BoardStore(BoardRankings, Protocol):
+    """The database's boards: every period (the truth), and what profiles show. It always
+    answers (or raises): there is nothing behind it to fall back on."""
+
+    async def page(
+        self, board_id: str, period: str, limit: int, after: RowKey | None
+    ) -> RankedRun: ...
+
+    async def around(self, board_id: str, period: str, user_id: str, radius: int) -> RankedRun: ...
+
+    async def standings(self, user_id: str, wanted: list[tuple[str, str]]) -> list[UserStanding]:
+        """The user's score and rank on each wanted (board, period) where they have points."""
+        ...
+
+    async def recent(self, user_id: str, limit: int) -> list[RecentCompletion]: ...
+
+    async def public_user(self, user_id: str) -> PublicUser | None: ...
+
+    async def periods(self, board_id: str, limit: int) -> list[str]:
+        """The board's periods that have scores, newest first."""
         ...

@@ -19,6 +19,7 @@ import asyncpg
 
 from app.core.boards import ALL_TIME, Board, RowKey, Window
 from app.core.errors import InvalidInput
+from app.core.ports import PublicUser, RankedRow, RankedRun, RecentCompletion, UserStanding
 from app.core.ranking import BoardEntry
 
 INSERT_BOARD_SQL = """
@@ -324,14 +325,6 @@ async def periods(conn: asyncpg.Connection | asyncpg.Pool, board_id: str, limit:
     return [r["period"] for r in await conn.fetch(PERIODS_SQL, board_id, limit)]
 
 
-@dataclass(frozen=True)
-class UserStanding:
-    board_id: str
-    period: str
-    score: int
-    rank: int
-
-
 async def user_boards(
     conn: asyncpg.Connection | asyncpg.Pool, user_id: str, wanted: list[tuple[str, str]]
 ) -> list[UserStanding]:
@@ -344,14 +337,6 @@ async def user_boards(
     return found
 
 
-@dataclass(frozen=True)
-class RecentCompletion:
-    action_id: str
-    name: str
-    points_earned: int
-    completed_at: datetime
-
-
 async def recent_completions(
     conn: asyncpg.Connection | asyncpg.Pool, user_id: str, limit: int = 20
 ) -> list[RecentCompletion]:
@@ -362,13 +347,45 @@ async def recent_completions(
     ]
 
 
-@dataclass(frozen=True)
-class PublicUser:
-    user_id: str
-    username: str
-    created_at: datetime
-
-
 async def public_user(conn: asyncpg.Connection | asyncpg.Pool, user_id: str) -> PublicUser | None:
     row = await conn.fetchrow(USER_SQL, user_id)
     return None if row is None else PublicUser(row["user_id"], row["username"], row["created_at"])
+
+
+class PgBoards:
+    """The BoardStore port on a PostgreSQL pool (the read replica when there is one)."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def page(self, board_id: str, period: str, limit: int, after: RowKey | None) -> RankedRun:
+        return _ranked(
+            await page(self._pool, board_id, period, limit, after),
+            await total(self._pool, board_id, period),
+        )
+
+    async def around(self, board_id: str, period: str, user_id: str, radius: int) -> RankedRun:
+        return _ranked(
+            await around(self._pool, board_id, period, user_id, radius),
+            await total(self._pool, board_id, period),
+        )
+
+    async def standings(self, user_id: str, wanted: list[tuple[str, str]]) -> list[UserStanding]:
+        return await user_boards(self._pool, user_id, wanted)
+
+    async def recent(self, user_id: str, limit: int) -> list[RecentCompletion]:
+        return await recent_completions(self._pool, user_id, limit)
+
+    async def public_user(self, user_id: str) -> PublicUser | None:
+        return await public_user(self._pool, user_id)
+
+    async def periods(self, board_id: str, limit: int) -> list[str]:
+        return await periods(self._pool, board_id, limit)
+
+
+def _ranked(run: Run, count: int) -> RankedRun:
+    rows = [
+        RankedRow(e.user_id, e.username, e.score, e.rank, r.key)
+        for e, r in zip(run.entries(), run.rows, strict=True)
+    ]
+    return RankedRun(rows, count)
