@@ -2,8 +2,9 @@
 
     python3 .ci/fresh_install.py
 
-Run from a checkout. Works on a copy of the files git tracks (as they are in the working tree),
-in fresh virtualenvs under one temp dir that is removed at the end, even on failure:
+Run from a checkout. Works on a copy of the files git tracks (as they are in the working tree,
+so uncommitted edits count; a new file counts once `git add`ed), in fresh virtualenvs under one
+temp dir that is removed at the end, even on failure:
 
   a. `pip wheel --no-deps`, that wheel installed WITHOUT extras (what the Dockerfile installs),
      then, from an empty folder: every module under the installed `app` imports, every
@@ -151,9 +152,10 @@ def make_venv(path: Path) -> Path:
 
 
 def check_wheel(src: Path, root: Path) -> None:
+    python = make_venv(root / "venv-wheel")
     wheels = root / "wheels"
     run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels), str(src)],
+        [str(python), "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels), str(src)],
         cwd=root,
         timeout=INSTALL_SECONDS,
         what="pip wheel --no-deps",
@@ -161,7 +163,6 @@ def check_wheel(src: Path, root: Path) -> None:
     (wheel,) = wheels.glob("*.whl")
     say(f"built {wheel.name}")
 
-    python = make_venv(root / "venv-wheel")
     run(
         [str(python), "-m", "pip", "install", "-q", str(wheel)],
         cwd=root,
