@@ -1,6 +1,8 @@
 # syntax=docker/dockerfile:1
 # The API node image: `leaderboard serve` as a non-root user. Multi-stage: the build stage
-# makes a virtualenv with the project installed; the runtime stage copies only that.
+# builds the wheel and installs it into a virtualenv WITHOUT extras (no embedded PostgreSQL or
+# Valkey: those are the dev extra), exactly as .ci/fresh_install.py builds and tests it; the
+# runtime stage copies only the virtualenv.
 
 FROM python:3.11-slim AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
@@ -10,7 +12,8 @@ COPY pyproject.toml README.md ./
 COPY app ./app
 COPY lua ./lua
 COPY sql ./sql
-RUN /opt/venv/bin/pip install .
+RUN /opt/venv/bin/pip wheel --no-deps -w /wheels . \
+ && /opt/venv/bin/pip install /wheels/leaderboard-*.whl
 
 FROM python:3.11-slim
 RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin leaderboard

