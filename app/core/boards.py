@@ -22,7 +22,7 @@ from enum import StrEnum
 from typing import Any
 
 from app.core.errors import InvalidInput
-from app.core.ranking import iso, micros
+from app.core.ranking import is_member_time, iso, member_of, micros
 
 BOARD_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 ACTION_TAG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
@@ -256,6 +256,11 @@ class RowKey:
     def reached_at(self) -> datetime:
         return _EPOCH + timedelta(microseconds=self.reached_us)
 
+    @property
+    def member(self) -> str:
+        """The row's member in a Redis ranking (app/core/ranking.py)."""
+        return member_of(self.user_id, self.reached_us)
+
 
 @dataclass(frozen=True)
 class Cursor:
@@ -298,7 +303,7 @@ def decode_cursor(text: str, board: str, period: str) -> Cursor:
     score_text, reached_text, user_id = parts[3:]
     if not (score_text.isdigit() and reached_text.isdigit()) or len(score_text) > 18:
         raise bad
-    if len(reached_text) > 17:
+    if len(reached_text) > 17 or not is_member_time(int(reached_text)):
         raise bad
     try:
         canonical = str(uuid.UUID(user_id))

@@ -41,7 +41,23 @@ def micros(moment: datetime) -> int:
 
 
 def ranking_member(user_id: str, reached_at: datetime) -> str:
-    return f"{_MAX_MICROS - micros(reached_at):016d}:{user_id}"
+    return member_of(user_id, micros(reached_at))
+
+
+def member_of(user_id: str, reached_us: int) -> str:
+    """The ranking member of a user who reached their score at ``reached_us`` (µs)."""
+    return f"{_MAX_MICROS - reached_us:016d}:{user_id}"
+
+
+def split_member(member: str) -> tuple[str, int]:
+    """(user id, reached_at in µs) of a ranking member."""
+    prefix, _, user_id = member.partition(":")
+    return user_id, _MAX_MICROS - int(prefix)
+
+
+def is_member_time(reached_us: int) -> bool:
+    """Whether a time (µs) can be encoded in a member (a cursor must not name another)."""
+    return 0 <= reached_us <= _MAX_MICROS
 
 
 def iso(moment: datetime) -> str:
