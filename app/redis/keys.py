@@ -9,6 +9,88 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from app.core.boards import ALL_PERIOD, ALL_TIME
+
+
+@dataclass(frozen=True)
+class BoardKeys:
+    """The keys of one board's ranking in one period, all under one hash tag: every script
+    that touches them is one atomic step, also on a Redis Cluster, and each (board, period)
+    can live on its own slot. The all-time board keeps the names it always had."""
+
+    tag: str
+    board: str
+    period: str
+
+    # The ranking of every user with points: a sorted set scored by points.
+    @property
+    def ranking(self) -> str:
+        return f"{self.tag}:ranking"
+
+    # user id -> the member under which the user currently stands in the ranking.
+    @property
+    def members(self) -> str:
+        return f"{self.tag}:members"
+
+    # user id -> username, so the script can build the top-10 message by itself.
+    @property
+    def names(self) -> str:
+        return f"{self.tag}:names"
+
+    # Ordered "user:score" pairs of the last published top 10 (the change detector).
+    @property
+    def top10(self) -> str:
+        return f"{self.tag}:top10"
+
+    # The last published LEADERBOARD_UPDATE message, as sent to clients.
+    @property
+    def message(self) -> str:
+        return f"{self.tag}:message"
+
+    @property
+    def version(self) -> str:
+        return f"{self.tag}:version"
+
+    @property
+    def epoch(self) -> str:
+        return f"{self.tag}:epoch"
+
+    def leaderboard_keys(self) -> list[str]:
+        """The keys of every leaderboard script, in their KEYS order (lua/lib_top10.lua)."""
+        return [
+            self.ranking,
+            self.members,
+            self.names,
+            self.top10,
+            self.message,
+            self.version,
+            self.epoch,
+        ]
+
+    # Set once, "first one wins", by the node that starts this period (app/repair/rollover.py).
+    @property
+    def started(self) -> str:
+        return f"{self.tag}:started"
+
+    # The reconciler's lock token, copied under this tag for the duration of a full rebuild
+    # of this board, so the swap script can check it without naming a key of another slot.
+    @property
+    def rebuild_lock(self) -> str:
+        return f"{self.tag}:rebuild:lock"
+
+    @property
+    def reconcile_watermark(self) -> str:
+        return f"{self.tag}:reconcile:watermark"
+
+    def rebuild_keys(self) -> list[str]:
+        """Where a full rebuild stages the ranking, members and names before renaming them
+        over the live ones (same hash tag, so RENAME stays within one cluster slot)."""
+        return [
+            f"{self.tag}:rebuild:ranking",
+            f"{self.tag}:rebuild:members",
+            f"{self.tag}:rebuild:names",
+        ]
+
 
 @dataclass(frozen=True)
 class Keys:
@@ -17,6 +99,18 @@ class Keys:
     @property
     def _tag(self) -> str:
         return "{" + self.namespace + "}"
+
+    def board(self, board_id: str, period: str) -> BoardKeys:
+        """The keys of a board's ranking in a period (ids are slugs: no braces in a tag)."""
+        if board_id == ALL_TIME:
+            return BoardKeys(self._tag, ALL_TIME, ALL_PERIOD)
+        return BoardKeys(
+            "{" + f"{self.namespace}:board:{board_id}:{period}" + "}", board_id, period
+        )
+
+    @property
+    def all_time(self) -> BoardKeys:
+        return self.board(ALL_TIME, ALL_PERIOD)
 
     # The ranking of every user with points: a sorted set scored by points.
     @property
