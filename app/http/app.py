@@ -6,7 +6,7 @@ from quart import Quart, Response
 from quart_schema import QuartSchema
 
 from app.core.settings import Settings
-from app.http import api_auth, api_board, api_scores, web
+from app.http import api_auth, api_board, api_scores, json_body, web
 from app.http import ops as ops_api
 from app.http.errors import register_error_handlers
 from app.http.services import Services
@@ -14,8 +14,10 @@ from app.obs.logging_setup import configure_logging
 
 
 def create_app(settings: Settings) -> Quart:
-    app = Quart("leaderboard")
-    # Quart refuses a larger body before reading it; the error handler turns that into a 400.
+    # No built-in /static/<path>: it would serve whatever a "static" folder beside the working
+    # directory holds. The page's assets come from web.py, by name, with their own headers.
+    app = Quart("leaderboard", static_folder=None)
+    # Quart refuses a larger body before reading it; the error handler turns that into a 413.
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     QuartSchema(
         app,
@@ -24,6 +26,7 @@ def create_app(settings: Settings) -> Quart:
         redoc_ui_path=None,
         scalar_ui_path=None,
     )
+    json_body.install(app)  # after QuartSchema, which sets a JSON provider of its own
     register_error_handlers(app)
     ops_api.install(app)  # /metrics, /readyz, request ids and timing
     for module in (api_auth, api_board, api_scores):

@@ -13,7 +13,7 @@ import asyncpg
 import orjson
 from quart import Quart, Response
 from quart_schema import RequestSchemaValidationError
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 
 from app.core.errors import (
     AlreadyCompleted,
@@ -117,8 +117,16 @@ def register_error_handlers(app: Quart) -> None:
     @app.errorhandler(RequestEntityTooLarge)
     async def _too_large(_: RequestEntityTooLarge) -> Response:
         limit = app.config.get("MAX_CONTENT_LENGTH")
+        # 413, and the connection ends: the rest of the body was never read, so nothing after
+        # it on this connection could be parsed.
         return error_response(
-            validation_error(f"The request body is larger than {limit} bytes.", limit=limit)
+            ApiError(
+                413,
+                "VALIDATION_ERROR",
+                f"The request body is larger than {limit} bytes.",
+                details={"limit": limit},
+                headers={"Connection": "close"},
+            )
         )
 
     @app.errorhandler(HTTPException)
@@ -130,7 +138,11 @@ def register_error_handlers(app: Quart) -> None:
         )
         if status >= 500:
             code, message = "INTERNAL_SERVER_ERROR", "Something went wrong; retry with backoff."
-        return error_response(ApiError(status, code, message))
+        headers = {}
+        if isinstance(error, MethodNotAllowed) and error.valid_methods:
+            # RFC 9110: a 405 lists the methods the resource does support.
+            headers["Allow"] = ", ".join(sorted(error.valid_methods))
+        return error_response(ApiError(status, code, message, headers=headers))
 
     @app.errorhandler(asyncpg.PostgresConnectionError)
     @app.errorhandler(asyncpg.InterfaceError)
