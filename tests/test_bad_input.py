@@ -83,6 +83,28 @@ async def test_numbers_json_cannot_express_are_refused(
     assert_no_error_logged(caplog)
 
 
+@pytest.mark.parametrize(
+    ("path", "field", "body"),
+    [
+        (REGISTER, "password", {"username": "alice", "password": "long\x00enough"}),
+        (REGISTER, "username", {"username": "al\x00ice", "password": "long enough"}),
+        (LOGIN, "password", {"username": "alice", "password": "long\x00enough"}),
+        (LOGIN, "username", {"username": "al\x00ice", "password": "long enough"}),
+    ],
+    ids=["register-password", "register-username", "login-password", "login-username"],
+)
+async def test_a_nul_character_in_credentials_is_refused(
+    client, db, caplog, path, field, body
+) -> None:
+    response = await client.post(path, json=body)
+    assert response.status_code == 400
+    error = (await response.get_json())["error"]
+    assert error["code"] == "VALIDATION_ERROR"
+    assert [f["field"] for f in error["fields"]] == [field]
+    assert await db.fetchval("SELECT count(*) FROM users") == 0
+    assert_no_error_logged(caplog)
+
+
 async def test_a_body_not_declared_as_json_is_unsupported(client, make_player) -> None:
     alice = await make_player()
     for headers in ({"Content-Type": "text/plain"}, {}):
