@@ -31,15 +31,6 @@ class Action:
     description: str = ""
     active: bool = True
 
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "actionId": self.id,
-            "name": self.name,
-            "description": self.description,
-            "points": self.points,
-            "repeat": self.repeat,
-        }
-
 
 class Catalog:
     """The in-memory copy of the active actions."""
