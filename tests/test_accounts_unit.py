@@ -40,7 +40,10 @@ async def test_register_then_login_gives_a_token_for_that_user(store: MemoryAcco
     assert verify_access_token(pair.access_token, SETTINGS.jwt_key) == alice
 
 
-@pytest.mark.parametrize(("username", "password"), [("al", "long enough"), ("alice", "short")])
+@pytest.mark.parametrize(
+    ("username", "password"),
+    [("al", "long enough"), ("alice", "short"), ("alice\n", "long enough")],
+)
 async def test_bad_names_and_passwords_are_refused(
     store: MemoryAccounts, username: str, password: str
 ) -> None:

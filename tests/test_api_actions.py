@@ -109,7 +109,6 @@ async def test_unknown_or_retired_actions_are_invalid(client, make_player, db, a
         (b'{"actionId": "' + b"a" * 65 + b'"}', "application/json"),
         (b"{}", "application/json"),
         (b'{"actionId": "quiz_a", "data": "' + b"x" * 5000 + b'"}', "application/json"),
-        (b'{"actionId": "quiz_a", "pad": "' + b"x" * 20_000 + b'"}', "application/json"),
     ],
     ids=[
         "not-json",
@@ -119,7 +118,6 @@ async def test_unknown_or_retired_actions_are_invalid(client, make_player, db, a
         "long-id",
         "missing-id",
         "big-data",
-        "big-body",
     ],
 )
 async def test_malformed_bodies_are_validation_errors(
@@ -134,6 +132,18 @@ async def test_malformed_bodies_are_validation_errors(
     assert error["code"] == "VALIDATION_ERROR"
     assert error["message"]
     assert "Traceback" not in json.dumps(error)
+    assert await db.fetchval("SELECT count(*) FROM score_history") == 0
+
+
+async def test_a_body_over_the_limit_is_too_large(client, make_player, db) -> None:
+    alice = await make_player()
+    body = b'{"actionId": "quiz_a", "pad": "' + b"x" * 20_000 + b'"}'
+    response = await client.post(
+        COMPLETE, data=body, headers={**alice.headers, "Content-Type": "application/json"}
+    )
+    assert response.status_code == 413
+    error = (await response.get_json())["error"]
+    assert (error["code"], error["limit"]) == ("VALIDATION_ERROR", 16 * 1024)
     assert await db.fetchval("SELECT count(*) FROM score_history") == 0
 
 

@@ -43,14 +43,9 @@ def world() -> World:
 async def test_a_completion_earns_the_catalog_points_and_a_rank(world: World) -> None:
     alice = world.db.add_user("alice")
     done = await world.complete(alice, "boss")
-    assert done.as_json() == {
-        "success": True,
-        "pointsEarned": 50,
-        "newScore": 50,
-        "rank": 1,
-        "previousRank": None,
-        "top10Changed": True,
-    }
+    assert done == Completion(
+        points_earned=50, new_score=50, rank=1, previous_rank=None, top10_changed=True
+    )
 
 
 async def test_a_repeat_is_refused_with_the_original_receipt(world: World) -> None:

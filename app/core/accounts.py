@@ -11,7 +11,6 @@ import re
 import secrets
 import uuid
 from dataclasses import dataclass
-from typing import Any
 
 from app.core.errors import InvalidInput, RateLimited, Unauthorized
 from app.core.passwords import Passwords
@@ -30,18 +29,9 @@ class TokenPair:
     expires_in: int
     identity: Identity
 
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "accessToken": self.access_token,
-            "refreshToken": self.refresh_token,
-            "tokenType": "Bearer",
-            "expiresIn": self.expires_in,
-            "user": {"userId": self.identity.user_id, "username": self.identity.username},
-        }
-
 
 def check_username(username: str) -> str:
-    if not USERNAME.match(username):
+    if not USERNAME.fullmatch(username):
         raise InvalidInput(
             "A username is 3-50 characters: letters, digits, '_', '.' or '-'.", field="username"
         )

@@ -38,15 +38,6 @@ class Action:
     # Boards with an action tag count only actions carrying it (app/core/boards.py).
     tags: tuple[str, ...] = ()
 
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "actionId": self.id,
-            "name": self.name,
-            "description": self.description,
-            "points": self.points,
-            "repeat": self.repeat,
-        }
-
 
 class Catalog:
     """The in-memory copy of the active actions."""

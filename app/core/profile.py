@@ -18,15 +18,6 @@ class Profile:
     rank: int | None
     completions: list[dict[str, Any]]
 
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "userId": self.identity.user_id,
-            "username": self.identity.username,
-            "score": self.score,
-            "rank": self.rank,
-            "completions": self.completions,
-        }
-
 
 async def load_profile(store: ProfileStore, identity: Identity) -> Profile:
     score = await store.score_of(identity.user_id)

@@ -7,7 +7,6 @@ are ports (app/core/ports.py): PostgreSQL and Redis in production, in-memory twi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from app.core.catalog import Catalog
 from app.core.errors import AccountGone, AlreadyCompleted, DomainError, RateLimited, UnknownAction
@@ -32,16 +31,6 @@ class Completion:
     rank: int
     previous_rank: int | None
     top10_changed: bool
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "success": True,
-            "pointsEarned": self.points_earned,
-            "newScore": self.new_score,
-            "rank": self.rank,
-            "previousRank": self.previous_rank,
-            "top10Changed": self.top10_changed,
-        }
 
 
 async def complete_action(

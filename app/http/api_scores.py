@@ -2,35 +2,105 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Literal
 
 import orjson
 from pydantic import BaseModel, Field, JsonValue, StrictStr
-from quart import Blueprint, Response
-from quart_schema import document_response, security_scheme, tag, validate_request
+from quart import Blueprint
+from quart_schema import security_scheme, tag, validate_request, validate_response
 
 from app.core import profile
-from app.core.scoring import complete_action
+from app.core.catalog import Action
+from app.core.profile import Profile
+from app.core.scoring import Completion, complete_action
 from app.core.tokens import Identity
 from app.http.errors import validation_error
-from app.http.request import json_response, requires_identity, services
+from app.http.openapi import errors
+from app.http.request import requires_identity, services
 
 blueprint = Blueprint("scores", __name__, url_prefix="/api")
+
+_SIGNED_IN = (401, "`UNAUTHORIZED` (no valid access token) or `TOKEN_EXPIRED`.")
 
 
 class CompleteRequest(BaseModel):
     actionId: StrictStr = Field(min_length=1, max_length=64, examples=["quiz_001"])
-    # Action-specific data for validation; size-capped, never used to decide points.
-    data: JsonValue = None
+    # Size-capped, never used to decide points.
+    data: JsonValue = Field(
+        default=None, description="Action-specific data for validation; at most 4 KiB as JSON."
+    )
 
 
 class CompleteResponse(BaseModel):
-    success: bool
+    """The points the catalog awards, the new total and where it ranks."""
+
+    success: Literal[True]
     pointsEarned: int
     newScore: int
     rank: int
-    previousRank: int | None
+    previousRank: int | None = Field(description="`null` when the user had no points before.")
     top10Changed: bool
+
+    @classmethod
+    def of(cls, completion: Completion) -> CompleteResponse:
+        return cls(
+            success=True,
+            pointsEarned=completion.points_earned,
+            newScore=completion.new_score,
+            rank=completion.rank,
+            previousRank=completion.previous_rank,
+            top10Changed=completion.top10_changed,
+        )
+
+
+class CatalogEntry(BaseModel):
+    actionId: str
+    name: str
+    description: str
+    points: int = Field(ge=1, le=100)
+    repeat: Literal["once", "daily"]
+
+    @classmethod
+    def of(cls, action: Action) -> CatalogEntry:
+        return cls(
+            actionId=action.id,
+            name=action.name,
+            description=action.description,
+            points=action.points,
+            repeat=action.repeat,  # type: ignore[arg-type]  # the catalog loader checks it
+        )
+
+
+class CatalogResponse(BaseModel):
+    """Every action that can be completed, and what it is worth."""
+
+    actions: list[CatalogEntry]
+
+
+class CompletionEntry(BaseModel):
+    actionId: str
+    completedAt: str
+    pointsEarned: int
+
+
+class MeResponse(BaseModel):
+    """The signed-in user's standing."""
+
+    userId: str
+    username: str
+    score: int
+    rank: int | None = Field(description="`null` while the user has no points.")
+    completions: list[CompletionEntry]
+
+    @classmethod
+    def of(cls, found: Profile) -> MeResponse:
+        return cls(
+            userId=found.identity.user_id,
+            username=found.identity.username,
+            score=found.score,
+            rank=found.rank,
+            completions=[CompletionEntry(**entry) for entry in found.completions],
+        )
 
 
 @blueprint.post("/action/complete")
@@ -38,8 +108,20 @@ class CompleteResponse(BaseModel):
 @security_scheme([{"bearer": []}])
 @requires_identity
 @validate_request(CompleteRequest)
-@document_response(CompleteResponse)
-async def complete(data: CompleteRequest, identity: Identity) -> Response:
+@validate_response(CompleteResponse)
+@errors(
+    (
+        400,
+        "`VALIDATION_ERROR` (a malformed body, or `data` over 4 KiB), `INVALID_ACTION` (no such "
+        "action, or retired) or `ALREADY_COMPLETED` (carries the original completion).",
+    ),
+    _SIGNED_IN,
+    413,
+    415,
+    (429, "`RATE_LIMIT_EXCEEDED`: over the per-user limit of score updates per minute."),
+    500,
+)
+async def complete(data: CompleteRequest, identity: Identity) -> CompleteResponse:
     """Complete an action; the server decides the points (10 per minute per user)."""
     svc = services()
     if data.data is not None and len(orjson.dumps(data.data)) > svc.settings.max_action_data_bytes:
@@ -55,21 +137,23 @@ async def complete(data: CompleteRequest, identity: Identity) -> Response:
         ranking=svc.leaderboard,
         limit_per_minute=svc.settings.rate_limit_per_minute,
     )
-    return json_response(completion.as_json())
+    return CompleteResponse.of(completion)
 
 
 @blueprint.get("/actions")
 @tag(["scores"])
-async def list_actions() -> Response:
+@validate_response(CatalogResponse)
+async def list_actions() -> CatalogResponse:
     """The action catalog: what can be completed and what each is worth."""
-    actions: list[dict[str, Any]] = [a.as_json() for a in services().catalog.all()]
-    return json_response({"actions": actions})
+    return CatalogResponse(actions=[CatalogEntry.of(a) for a in services().catalog.all()])
 
 
 @blueprint.get("/me")
 @tag(["scores"])
 @security_scheme([{"bearer": []}])
 @requires_identity
-async def me(identity: Identity) -> Response:
+@validate_response(MeResponse)
+@errors(_SIGNED_IN, 500)
+async def me(identity: Identity) -> MeResponse:
     """The signed-in user's score, rank and completed actions (daily ones: today's)."""
-    return json_response((await profile.load_profile(services().profiles, identity)).as_json())
+    return MeResponse.of(await profile.load_profile(services().profiles, identity))

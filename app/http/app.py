@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-from quart import Quart, Response
+from quart import Quart
 from quart_schema import QuartSchema
 
 from app.core.settings import Settings
-from app.http import api_auth, api_board, api_scores, web
+from app.http import api_auth, api_board, api_scores, json_body, web
 from app.http import ops as ops_api
 from app.http.errors import register_error_handlers
+from app.http.openapi import ApiDocument
 from app.http.services import Services
 from app.obs.logging_setup import configure_logging
 
 
 def create_app(settings: Settings) -> Quart:
-    app = Quart("leaderboard")
-    # Quart refuses a larger body before reading it; the error handler turns that into a 400.
+    # No built-in /static/<path>: it would serve whatever a "static" folder beside the working
+    # directory holds. The page's assets come from web.py, by name, with their own headers.
+    app = Quart("leaderboard", static_folder=None)
+    # Quart refuses a larger body before reading it; the error handler turns that into a 413.
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     QuartSchema(
         app,
@@ -23,16 +26,14 @@ def create_app(settings: Settings) -> Quart:
         security_schemes={"bearer": {"type": "http", "scheme": "bearer", "bearer_format": "JWT"}},
         redoc_ui_path=None,
         scalar_ui_path=None,
+        openapi_provider_class=ApiDocument,
     )
+    json_body.install(app)  # after QuartSchema, which sets a JSON provider of its own
     register_error_handlers(app)
-    ops_api.install(app)  # /metrics, /readyz, request ids and timing
+    ops_api.install(app)  # /healthz, /metrics, /readyz, request ids and timing
     for module in (api_auth, api_board, api_scores):
         app.register_blueprint(module.blueprint)
     app.register_blueprint(web.create_blueprint())
-
-    @app.get("/healthz")
-    async def healthz() -> Response:
-        return Response(b'{"status":"ok"}', content_type="application/json")
 
     @app.before_serving
     async def start_services() -> None:

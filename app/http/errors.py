@@ -11,9 +11,10 @@ from typing import Any
 
 import asyncpg
 import orjson
+from pydantic import BaseModel, ConfigDict
 from quart import Quart, Response
 from quart_schema import RequestSchemaValidationError
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 
 from app.core.errors import (
     AlreadyCompleted,
@@ -48,8 +49,42 @@ class ApiError(Exception):
         self.details = details or {}
         self.headers = headers or {}
 
-    def body(self) -> dict[str, Any]:
-        return {"error": {"code": self.code, "message": self.message, **self.details}}
+    def body(self) -> ErrorBody:
+        return ErrorBody(error=ErrorDetail(code=self.code, message=self.message, **self.details))
+
+
+class FieldProblem(BaseModel):
+    field: str
+    problem: str
+
+
+class ErrorDetail(BaseModel):
+    """What went wrong: a stable ``code``, a human ``message``, and fields that depend on the
+    code (only those that apply are present)."""
+
+    # Open: a field a new error adds reaches the client even before it is listed here.
+    model_config = ConfigDict(extra="allow")
+
+    code: str
+    message: str
+    # INVALID_ACTION and ALREADY_COMPLETED
+    actionId: str | None = None
+    # ALREADY_COMPLETED: the original completion
+    completedAt: str | None = None
+    pointsEarned: int | None = None
+    # RATE_LIMIT_EXCEEDED: seconds until a retry can succeed (also the Retry-After header)
+    retryAfter: int | None = None
+    # VALIDATION_ERROR and USERNAME_TAKEN: the field at fault, or every problem found
+    field: str | None = None
+    fields: list[FieldProblem] | None = None
+    # VALIDATION_ERROR for a body that is too large: the limit in bytes
+    limit: int | None = None
+
+
+class ErrorBody(BaseModel):
+    """Every error: ``{"error": {"code", "message", ...}}``."""
+
+    error: ErrorDetail
 
 
 def validation_error(message: str, **details: Any) -> ApiError:
@@ -86,9 +121,9 @@ def _headers(error: DomainError) -> dict[str, str]:
 
 
 def error_response(error: ApiError) -> Response:
-    response = Response(
-        orjson.dumps(error.body()), status=error.status, content_type="application/json"
-    )
+    # Only the fields this error set: an absent field is absent, not null.
+    body = orjson.dumps(error.body().model_dump(exclude_unset=True))
+    response = Response(body, status=error.status, content_type="application/json")
     for name, value in error.headers.items():
         response.headers[name] = value
     return response
@@ -117,8 +152,16 @@ def register_error_handlers(app: Quart) -> None:
     @app.errorhandler(RequestEntityTooLarge)
     async def _too_large(_: RequestEntityTooLarge) -> Response:
         limit = app.config.get("MAX_CONTENT_LENGTH")
+        # 413, and the connection ends: the rest of the body was never read, so nothing after
+        # it on this connection could be parsed.
         return error_response(
-            validation_error(f"The request body is larger than {limit} bytes.", limit=limit)
+            ApiError(
+                413,
+                "VALIDATION_ERROR",
+                f"The request body is larger than {limit} bytes.",
+                details={"limit": limit},
+                headers={"Connection": "close"},
+            )
         )
 
     @app.errorhandler(HTTPException)
@@ -130,7 +173,11 @@ def register_error_handlers(app: Quart) -> None:
         )
         if status >= 500:
             code, message = "INTERNAL_SERVER_ERROR", "Something went wrong; retry with backoff."
-        return error_response(ApiError(status, code, message))
+        headers = {}
+        if isinstance(error, MethodNotAllowed) and error.valid_methods:
+            # RFC 9110: a 405 lists the methods the resource does support.
+            headers["Allow"] = ", ".join(sorted(error.valid_methods))
+        return error_response(ApiError(status, code, message, headers=headers))
 
     @app.errorhandler(asyncpg.PostgresConnectionError)
     @app.errorhandler(asyncpg.InterfaceError)

@@ -24,9 +24,6 @@ class Readiness:
     def ready(self) -> bool:
         return all(v == "ok" for v in self.checks.values())
 
-    def as_json(self) -> dict[str, object]:
-        return {"status": "ready" if self.ready else "unavailable", "checks": self.checks}
-
 
 async def readiness(pool: asyncpg.Pool, redis: Redis) -> Readiness:
     postgres, redis_check = await asyncio.gather(_postgres(pool), _redis(redis))

@@ -1,10 +1,11 @@
 """The operator's endpoints and the per-request bookkeeping behind them.
 
-``GET /metrics`` (Prometheus text), ``GET /readyz`` (503 with reasons when this node cannot
-serve). Every HTTP request gets a request id (the caller's ``X-Request-ID`` when it is sane,
-else a new one), echoed in the response and attached to every log line it causes, and is
-timed and counted by route template (never the raw path: ids in paths would explode the
-series). The access log records the path without its query string, which may carry a token.
+``GET /healthz`` (liveness), ``GET /metrics`` (Prometheus text), ``GET /readyz`` (503 with
+reasons when this node cannot serve). Every HTTP request gets a request id (the caller's
+``X-Request-ID`` when it is sane, else a new one), echoed in the response and attached to
+every log line it causes, and is timed and counted by route template (never the raw path: ids
+in paths would explode the series). The access log records the path without its query
+string, which may carry a token.
 """
 
 from __future__ import annotations
@@ -13,11 +14,16 @@ import logging
 import re
 import time
 import uuid
+from typing import Literal
 
 import orjson
+from pydantic import BaseModel, Field
 from quart import Quart, Response, g, request
+from quart_schema import document_response, tag, validate_response
 
-from app.http.health import readiness
+from app.http.health import Readiness, readiness
+from app.http.json_body import encode
+from app.http.openapi import raw_response
 from app.http.request import services
 from app.obs.logging_setup import request_id
 from app.obs.metrics import CONTENT_TYPE
@@ -35,22 +41,59 @@ _QUIET_WHEN_OK = {"/api/leaderboard"}
 def install(app: Quart) -> None:
     app.before_request(_begin)
     app.after_request(_finish)
-    app.add_url_rule("/metrics", "metrics", _metrics, methods=["GET"])
-    app.add_url_rule("/readyz", "readyz", _readyz, methods=["GET"])
+    app.add_url_rule("/healthz", "healthz", healthz, methods=["GET"])
+    app.add_url_rule("/metrics", "metrics", metrics, methods=["GET"])
+    app.add_url_rule("/readyz", "readyz", readyz, methods=["GET"])
 
 
-async def _metrics() -> Response:
+class HealthResponse(BaseModel):
+    """The process runs."""
+
+    status: Literal["ok"]
+
+
+class ReadyzResponse(BaseModel):
+    """Whether this node can serve, and each check: `ok` or what is wrong."""
+
+    status: Literal["ready", "unavailable"]
+    checks: dict[str, str] = Field(examples=[{"postgres": "ok", "migrations": "ok", "redis": "ok"}])
+
+    @classmethod
+    def of(cls, state: Readiness) -> ReadyzResponse:
+        return cls(status="ready" if state.ready else "unavailable", checks=state.checks)
+
+
+# Built once from the model: the benchmarks use this route as Quart's constant-response
+# ceiling (perf/README.md), so it does no per-request work.
+_HEALTHY = encode(HealthResponse(status="ok").model_dump())
+
+
+@tag(["operations"])
+@document_response(HealthResponse)
+async def healthz() -> Response:
+    """Liveness: asks nothing of PostgreSQL or Redis, so an outage never restarts a process."""
+    return Response(_HEALTHY, content_type="application/json")
+
+
+@tag(["operations"])
+@raw_response(
+    200,
+    "Prometheus text exposition.",
+    {CONTENT_TYPE.split(";")[0]: {"type": "string"}},
+)
+async def metrics() -> Response:
+    """Metrics for Prometheus (nginx does not expose this path)."""
     return Response(services().metrics.exposition(), content_type=CONTENT_TYPE)
 
 
-async def _readyz() -> Response:
+@tag(["operations"])
+@validate_response(ReadyzResponse, 200)
+@validate_response(ReadyzResponse, 503)
+async def readyz() -> tuple[ReadyzResponse, int]:
+    """Readiness: 200 when PostgreSQL (with the current schema) and Redis answer, else 503."""
     found = services()
     state = await readiness(found.pool, found.redis)
-    return Response(
-        orjson.dumps(state.as_json()),
-        status=200 if state.ready else 503,
-        content_type="application/json",
-    )
+    return ReadyzResponse.of(state), 200 if state.ready else 503
 
 
 async def _begin() -> None:

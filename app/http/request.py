@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from functools import wraps
-from typing import Any
+from typing import Any, TypeVar
 
-import orjson
-from quart import Response, current_app, request
+from quart import current_app, request
 
 from app.core.client_ip import client_ip
 from app.core.errors import Unauthorized
@@ -20,8 +19,7 @@ def services() -> Services:
     return found
 
 
-def json_response(payload: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(payload), status=status, content_type="application/json")
+R = TypeVar("R")
 
 
 def authenticate() -> Identity:
@@ -40,14 +38,12 @@ def bearer_token(header: str | None) -> str:
     return token.strip()
 
 
-def requires_identity(
-    handler: Callable[..., Awaitable[Response]],
-) -> Callable[..., Awaitable[Response]]:
+def requires_identity(handler: Callable[..., Awaitable[R]]) -> Callable[..., Awaitable[R]]:
     """Authenticate before anything else (a bad token is a 401 even when the body is bad too)
     and pass the caller's identity to the handler as ``identity``."""
 
     @wraps(handler)
-    async def wrapper(*args: Any, **kwargs: Any) -> Response:
+    async def wrapper(*args: Any, **kwargs: Any) -> R:
         return await handler(*args, identity=authenticate(), **kwargs)
 
     return wrapper

@@ -11,6 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from quart import Blueprint, Response
+from quart_schema import tag
+
+from app.http.errors import ApiError, error_response
+from app.http.openapi import errors, parameter, raw_response
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 _TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
@@ -70,16 +74,28 @@ def create_blueprint() -> Blueprint:
     page = _render_page(assets)
 
     @blueprint.get("/")
+    @tag(["page"])
+    @raw_response(200, "The page.", {"text/html": {"type": "string"}})
     async def index() -> Response:
+        """The browser page: live top 10, sign-in, actions."""
         response = Response(page, content_type="text/html; charset=utf-8")
         response.headers["Cache-Control"] = "no-cache"
         return _secure(response)
 
     @blueprint.get("/static/<name>")
+    @tag(["page"])
+    @raw_response(
+        200,
+        "The asset; its URL carries a hash of its content, so it is cached for a year.",
+        {kind.split(";")[0]: {"type": "string"} for kind in _TYPES.values()},
+    )
+    @errors((404, "`NOT_FOUND`: no such asset."))
+    @parameter("name", "path", "An asset the page links to.", {"enum": sorted(assets)})
     async def static_asset(name: str) -> Response:
+        """A script or style sheet of the page."""
         asset = assets.get(name)
         if asset is None:
-            return _secure(Response(b"not found", status=404, content_type="text/plain"))
+            return _secure(error_response(ApiError(404, "NOT_FOUND", "No such asset.")))
         response = Response(asset.body, content_type=asset.content_type)
         response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
         response.headers["ETag"] = f'"{asset.digest}"'
