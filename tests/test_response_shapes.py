@@ -50,7 +50,7 @@ async def test_bodies_keep_their_exact_bytes(client, make_player) -> None:
     assert list(error) == ["code", "message", "actionId", "completedAt", "pointsEarned"]
 
     me = orjson.loads(await (await client.get("/api/me", headers=alice.headers)).get_data())
-    assert list(me) == ["userId", "username", "score", "rank", "completions"]
+    assert list(me) == ["userId", "username", "score", "rank", "completions", "boards"]
     assert list(me["completions"][0]) == ["actionId", "completedAt", "pointsEarned"]
 
     catalog = orjson.loads(await (await client.get("/api/actions")).get_data())

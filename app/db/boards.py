@@ -17,6 +17,7 @@ from datetime import datetime
 
 import asyncpg
 
+from app.core.board_reads import BoardCatalog
 from app.core.boards import ALL_TIME, Board, RowKey, Window
 from app.core.errors import InvalidInput
 from app.core.ports import PublicUser, RankedRow, RankedRun, RecentCompletion, UserStanding
@@ -33,9 +34,13 @@ UPDATE boards SET ended_at = COALESCE($2, now())
 RETURNING id, name, window_kind, action_tag, starts_at, ends_at, ended_at
 """
 
+# The built-in boards first (all time, today, this week, this month), then the others in the
+# order they were made.
 LIST_BOARDS_SQL = """
 SELECT id, name, window_kind, action_tag, starts_at, ends_at, ended_at
-  FROM boards ORDER BY created_at, id
+  FROM boards
+ ORDER BY array_position(ARRAY['all-time', 'daily', 'weekly', 'monthly'], id::text) NULLS LAST,
+          created_at, id
 """
 
 # -- reads: every statement is one snapshot -----------------------------------------------------
@@ -252,6 +257,11 @@ def board_from_row(row: asyncpg.Record) -> Board:
 async def list_boards(conn: asyncpg.Connection | asyncpg.Pool) -> list[Board]:
     rows = await conn.fetch(LIST_BOARDS_SQL)
     return [board_from_row(r) for r in rows]
+
+
+async def refresh_boards(catalog: BoardCatalog, conn: asyncpg.Connection | asyncpg.Pool) -> None:
+    """Replace the node's copy of the board definitions with the table's."""
+    catalog.replace(await list_boards(conn))
 
 
 async def insert_board(conn: asyncpg.Connection | asyncpg.Pool, board: Board) -> None:

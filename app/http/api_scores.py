@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from datetime import UTC, datetime
+from typing import Any, Literal
 
 import orjson
 from pydantic import BaseModel, Field, JsonValue, StrictStr
@@ -10,10 +11,12 @@ from quart import Blueprint
 from quart_schema import security_scheme, tag, validate_request, validate_response
 
 from app.core import profile
+from app.core.board_reads import board_standings
 from app.core.catalog import Action
 from app.core.profile import Profile
 from app.core.scoring import Completion, complete_action
 from app.core.tokens import Identity
+from app.http.api_boards import StandingEntry
 from app.http.errors import validation_error
 from app.http.openapi import errors
 from app.http.request import requires_identity, services
@@ -91,15 +94,20 @@ class MeResponse(BaseModel):
     score: int
     rank: int | None = Field(description="`null` while the user has no points.")
     completions: list[CompletionEntry]
+    boards: list[StandingEntry] = Field(
+        description="Each board's current period where the user has points (as "
+        "`GET /api/users/{userId}` shows them)."
+    )
 
     @classmethod
-    def of(cls, found: Profile) -> MeResponse:
+    def of(cls, found: Profile, boards: list[dict[str, Any]]) -> MeResponse:
         return cls(
             userId=found.identity.user_id,
             username=found.identity.username,
             score=found.score,
             rank=found.rank,
             completions=[CompletionEntry(**entry) for entry in found.completions],
+            boards=[StandingEntry(**entry) for entry in boards],
         )
 
 
@@ -155,5 +163,10 @@ async def list_actions() -> CatalogResponse:
 @validate_response(MeResponse)
 @errors(_SIGNED_IN, 500)
 async def me(identity: Identity) -> MeResponse:
-    """The signed-in user's score, rank and completed actions (daily ones: today's)."""
-    return MeResponse.of(await profile.load_profile(services().profiles, identity))
+    """The signed-in user's score, rank, completed actions (daily ones: today's) and boards."""
+    svc = services()
+    found = await profile.load_profile(svc.profiles, identity)
+    boards = await board_standings(
+        svc.board_catalog, svc.boards_db, identity.user_id, datetime.now(UTC)
+    )
+    return MeResponse.of(found, boards)

@@ -6,7 +6,7 @@ from quart import Quart
 from quart_schema import QuartSchema
 
 from app.core.settings import Settings
-from app.http import api_auth, api_board, api_scores, json_body, web
+from app.http import api_auth, api_board, api_boards, api_scores, json_body, web
 from app.http import ops as ops_api
 from app.http.errors import register_error_handlers
 from app.http.openapi import ApiDocument
@@ -31,7 +31,7 @@ def create_app(settings: Settings) -> Quart:
     json_body.install(app)  # after QuartSchema, which sets a JSON provider of its own
     register_error_handlers(app)
     ops_api.install(app)  # /healthz, /metrics, /readyz, request ids and timing
-    for module in (api_auth, api_board, api_scores):
+    for module in (api_auth, api_board, api_boards, api_scores):
         app.register_blueprint(module.blueprint)
     app.register_blueprint(web.create_blueprint())
 

@@ -16,6 +16,7 @@ from quart import Quart, Response
 from quart_schema import RequestSchemaValidationError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 
+from app.core.board_reads import BoardNotFound, NotRanked, UserNotFound
 from app.core.errors import (
     AlreadyCompleted,
     DomainError,
@@ -100,6 +101,9 @@ DOMAIN_STATUS: dict[type[DomainError], int] = {
     AlreadyCompleted: 400,
     UsernameTaken: 409,
     RateLimited: 429,
+    BoardNotFound: 404,
+    NotRanked: 404,
+    UserNotFound: 404,
 }
 
 

@@ -13,12 +13,14 @@ from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.core.board import Board
+from app.core.board_reads import BoardCatalog
 from app.core.catalog import Catalog
 from app.core.passwords import Passwords
 from app.core.periodic import Periodic
 from app.core.settings import Settings
 from app.db.accounts import PgAccounts
 from app.db.actions import refresh_catalog
+from app.db.boards import PgBoards, refresh_boards
 from app.db.completions import PgCompletions
 from app.db.profiles import PgProfiles
 from app.live.node import LiveNode
@@ -46,6 +48,8 @@ class Services:
     health: RedisHealth
     board: Board
     catalog: Catalog
+    board_catalog: BoardCatalog
+    boards_db: PgBoards
     accounts: PgAccounts
     completions: PgCompletions
     profiles: PgProfiles
@@ -86,6 +90,8 @@ class Services:
         board = Board()
         catalog = Catalog()
         await refresh_catalog(catalog, pool)
+        board_catalog = BoardCatalog()
+        await refresh_boards(board_catalog, pool)
         leaderboard = LeaderboardCache(
             redis=redis,
             scripts=scripts,
@@ -115,6 +121,8 @@ class Services:
             health=health,
             board=board,
             catalog=catalog,
+            board_catalog=board_catalog,
+            boards_db=PgBoards(read_pool),
             accounts=PgAccounts(pool),
             completions=PgCompletions(pool),
             profiles=PgProfiles(pool),
@@ -144,6 +152,11 @@ class Services:
             settings.catalog_refresh_seconds,
             lambda: refresh_catalog(catalog, pool),
             name="catalog-refresh",
+        )
+        services._periodic.every(
+            settings.catalog_refresh_seconds,
+            lambda: refresh_boards(board_catalog, pool),
+            name="boards-refresh",
         )
         return services
 
