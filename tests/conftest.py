@@ -239,7 +239,7 @@ class Player:
 def make_player(db: asyncpg.Connection, settings: Settings):  # type: ignore[no-untyped-def]
     async def make(name: str | None = None) -> Player:
         identity = await ensure_user(db, name or f"p_{uuid.uuid4().hex[:10]}")
-        token = issue_access_token(identity, settings.jwt_secret, settings.access_token_ttl_seconds)
+        token = issue_access_token(identity, settings.jwt_key, settings.access_token_ttl_seconds)
         return Player(identity, token)
 
     return make
