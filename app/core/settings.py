@@ -74,6 +74,11 @@ class Settings(BaseSettings):
     redis_namespace: str = Field("leaderboard", min_length=1, max_length=64)
     db_pool_min: int = Field(2, ge=0, le=1000)
     db_pool_max: int = Field(20, ge=1, le=1000)
+    # Every wait on PostgreSQL is bounded (see docs/operations.md, "A slow or hung database").
+    db_connect_timeout_seconds: Seconds = 3.0
+    db_acquire_timeout_seconds: Seconds = 3.0
+    db_statement_timeout_seconds: Seconds = 5.0
+    db_rank_timeout_seconds: Seconds = 1.0
     catalog_refresh_seconds: Seconds = 30.0
     redis_timeout_seconds: Seconds = 1.0
     redis_retry_seconds: Seconds = 2.0

@@ -28,7 +28,7 @@ class CompleteResponse(BaseModel):
     success: bool
     pointsEarned: int
     newScore: int
-    rank: int
+    rank: int | None  # null: the award is recorded, but no rank could be read in time
     previousRank: int | None
     top10Changed: bool
 

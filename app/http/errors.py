@@ -17,6 +17,8 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from app.core.errors import (
     AlreadyCompleted,
+    CommitOutcomeUnknown,
+    DatabaseUnavailable,
     DomainError,
     InvalidInput,
     RateLimited,
@@ -65,6 +67,8 @@ DOMAIN_STATUS: dict[type[DomainError], int] = {
     AlreadyCompleted: 400,
     UsernameTaken: 409,
     RateLimited: 429,
+    DatabaseUnavailable: 500,
+    CommitOutcomeUnknown: 503,
 }
 
 

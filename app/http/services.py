@@ -20,6 +20,8 @@ from app.core.settings import Settings
 from app.db.accounts import PgAccounts
 from app.db.actions import refresh_catalog
 from app.db.completions import PgCompletions
+from app.db.pool import DbTimeouts, create_pool
+from app.db.pool import keep_session as keep_session  # perf/ imports it from here
 from app.db.profiles import PgProfiles
 from app.live.node import LiveNode
 from app.obs.metrics import Metrics
@@ -116,7 +118,7 @@ class Services:
             board=board,
             catalog=catalog,
             accounts=PgAccounts(pool),
-            completions=PgCompletions(pool),
+            completions=PgCompletions(pool, DbTimeouts.from_settings(settings)),
             profiles=PgProfiles(pool),
             limiter=RateLimiter(scripts, keys, health, settings.rate_limit_window_seconds),
             leaderboard=leaderboard,
@@ -166,22 +168,3 @@ class Services:
         if self.read_pool is not self.pool:
             await self.read_pool.close()
         await self.pool.close()
-
-
-async def create_pool(url: str, settings: Settings) -> asyncpg.Pool:
-    return await asyncpg.create_pool(
-        url,
-        min_size=settings.db_pool_min,
-        max_size=settings.db_pool_max,
-        # Fail a request promptly while the database is unreachable instead of hanging it.
-        timeout=5.0,
-        command_timeout=10.0,
-        reset=keep_session,
-    )
-
-
-async def keep_session(conn: asyncpg.Connection) -> None:
-    """Release without asyncpg's reset query (advisory unlock, CLOSE ALL, UNLISTEN, RESET
-    ALL): one more round trip per pooled call, ~7 % of a worker's CPU on the write path.
-    Nothing here leaves session state behind: no LISTEN, no session SET or advisory lock,
-    cursors only inside transactions. The pool still rolls back an open transaction."""
