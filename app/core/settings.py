@@ -82,6 +82,8 @@ class Settings(BaseSettings):
     catalog_refresh_seconds: Seconds = 30.0
     redis_timeout_seconds: Seconds = 1.0
     redis_retry_seconds: Seconds = 2.0
+    # The rate gate waits longer than other Redis calls: a slow verdict is still exact.
+    rate_limit_redis_timeout_seconds: Seconds = 3.0
     max_body_bytes: int = Field(16 * 1024, ge=1024, le=1 << 20)
     max_action_data_bytes: int = Field(4 * 1024, ge=0, le=1 << 20)
     ws_max_connections: int = Field(2000, ge=1, le=1_000_000)

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import asyncpg
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -59,6 +61,7 @@ class Services:
     metrics: Metrics
     reconcile: ReconcileJob
     _subscriber_redis: Redis
+    _gate_redis: Redis
     _tasks: list[asyncio.Task[None]]
 
     @classmethod
@@ -67,10 +70,19 @@ class Services:
         read_pool = pool
         if settings.read_database_url:
             read_pool = await create_pool(settings.read_database_url, settings)
-        redis = Redis.from_url(
+        redis = redis_client(
             settings.redis_url,
-            socket_timeout=settings.redis_timeout_seconds,
-            socket_connect_timeout=settings.redis_timeout_seconds,
+            reply_timeout=settings.redis_timeout_seconds,
+            connect_timeout=settings.redis_timeout_seconds,
+        )
+        # The rate gate's own client: it waits longer for a reply (a slow verdict is still the
+        # exact, cluster-wide one; app/redis/rate_gate.py says when it gives up).
+        gate_redis = redis_client(
+            settings.redis_url,
+            reply_timeout=max(
+                settings.rate_limit_redis_timeout_seconds, settings.redis_timeout_seconds
+            ),
+            connect_timeout=settings.redis_timeout_seconds,
         )
         # The subscriber waits for messages indefinitely, so it must not share the short
         # timeout; its own PINGs detect a dead connection instead.
@@ -120,7 +132,9 @@ class Services:
             accounts=PgAccounts(pool),
             completions=PgCompletions(pool, DbTimeouts.from_settings(settings)),
             profiles=PgProfiles(pool),
-            limiter=RateLimiter(scripts, keys, health, settings.rate_limit_window_seconds),
+            limiter=RateLimiter(
+                Scripts(gate_redis, keys), keys, health, settings.rate_limit_window_seconds
+            ),
             leaderboard=leaderboard,
             passwords=Passwords(settings.password_time_cost, settings.password_memory_kib),
             subscription=Subscription(
@@ -137,6 +151,7 @@ class Services:
                 interval=settings.reconcile_interval_seconds,
             ),
             _subscriber_redis=subscriber_redis,
+            _gate_redis=gate_redis,
             _tasks=[],
         )
         services.subscription.start()
@@ -162,9 +177,24 @@ class Services:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.subscription.stop()
         await self.leaderboard.close()
-        for client in (self.redis, self._subscriber_redis):
+        for client in (self.redis, self._subscriber_redis, self._gate_redis):
             with contextlib.suppress(RedisError, OSError):
                 await client.aclose()
         if self.read_pool is not self.pool:
             await self.read_pool.close()
         await self.pool.close()
+
+
+def redis_client(url: str, *, reply_timeout: float, connect_timeout: float) -> Redis:
+    """A Redis client that gives up on a slow reply after ``reply_timeout`` and tries once more
+    only when a connection broke (a stale pooled connection after a Redis restart).
+
+    redis-py would otherwise retry a timed-out command up to ten times: a slow Redis then
+    holds a call for many timeouts, and a retry after the reply came late runs the script a
+    second time (a rate-limit hit counted twice)."""
+    return Redis.from_url(
+        url,
+        socket_timeout=reply_timeout,
+        socket_connect_timeout=connect_timeout,
+        retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+    )
