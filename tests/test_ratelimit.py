@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import MaxConnectionsError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.core.ports import RateScope, retry_after_seconds
@@ -139,3 +140,18 @@ async def test_other_calls_timing_out_do_not_move_the_gate_off_redis() -> None:
     assert (await limiter.hit(RateScope.SCORE_UPDATE, "u", 10)).allowed
     assert not (await limiter.hit(RateScope.SCORE_UPDATE, "u", 10)).allowed  # Redis's word
     assert scripts.calls == 2
+
+
+async def test_a_full_connection_pool_refuses_without_leaving_redis() -> None:
+    """This process is overloaded; Redis is not away, and nothing was sent or counted."""
+    health = RedisHealth(retry_after_seconds=60)
+    scripts = ScriptedRedis(MaxConnectionsError("Too many connections"), ALLOWED)
+    limiter = gate(scripts, health)
+
+    busy = await limiter.hit(RateScope.SCORE_UPDATE, "u", 1)
+
+    assert (busy.allowed, busy.retry_after_ms) == (False, 1000)
+    assert not health.away()
+    assert (await limiter.hit(RateScope.SCORE_UPDATE, "u", 1)).allowed  # Redis decides
+    health.failed(MaxConnectionsError("Too many connections"), "leaderboard update")
+    assert not health.away()

@@ -75,14 +75,11 @@ class Services:
             reply_timeout=settings.redis_timeout_seconds,
             connect_timeout=settings.redis_timeout_seconds,
         )
-        # The rate gate's own client: it waits longer for a reply (a slow verdict is still the
-        # exact, cluster-wide one; app/redis/rate_gate.py says when it gives up).
+        # The rate gate's own client: it waits longer, to connect as for a reply (a slow verdict
+        # is still the exact, cluster-wide one; app/redis/rate_gate.py says when it gives up).
+        gate_wait = max(settings.rate_limit_redis_timeout_seconds, settings.redis_timeout_seconds)
         gate_redis = redis_client(
-            settings.redis_url,
-            reply_timeout=max(
-                settings.rate_limit_redis_timeout_seconds, settings.redis_timeout_seconds
-            ),
-            connect_timeout=settings.redis_timeout_seconds,
+            settings.redis_url, reply_timeout=gate_wait, connect_timeout=gate_wait
         )
         # The subscriber waits for messages indefinitely, so it must not share the short
         # timeout; its own PINGs detect a dead connection instead.
@@ -185,6 +182,12 @@ class Services:
         await self.pool.close()
 
 
+# Connections per client per process. redis-py 8 caps a pool at 100 by default and fails a call
+# beyond it; a loaded node has more requests in flight than that, and every such failure is a
+# fallback (the rate gate refuses the request).
+REDIS_MAX_CONNECTIONS = 1000
+
+
 def redis_client(url: str, *, reply_timeout: float, connect_timeout: float) -> Redis:
     """A Redis client that gives up on a slow reply after ``reply_timeout`` and tries once more
     only when a connection broke (a stale pooled connection after a Redis restart).
@@ -197,4 +200,5 @@ def redis_client(url: str, *, reply_timeout: float, connect_timeout: float) -> R
         socket_timeout=reply_timeout,
         socket_connect_timeout=connect_timeout,
         retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+        max_connections=REDIS_MAX_CONNECTIONS,
     )

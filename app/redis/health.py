@@ -5,7 +5,8 @@ Two verdicts: *failed* (any error, a slow reply too: callers with a fallback tha
 like the ranking cache, skip Redis for a moment) and *away* (a connection that could not be
 made or broke, or no reply within the longest wait any caller allows: the rate gate, whose
 fallback is only per process, switches to it only then). A slow reply is not proof that Redis
-is away: under CPU pressure replies arrive late but arrive, and Redis did the work.
+is away: under CPU pressure replies arrive late but arrive, and Redis did the work. Nor is a
+full connection pool: that is this process being busy.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from redis.exceptions import MaxConnectionsError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 log = logging.getLogger(__name__)
@@ -29,6 +31,13 @@ def is_slow_reply(error: BaseException) -> bool:
         # then, and a server that cannot be reached is away, not slow.
         return "connecting" not in str(error)
     return False
+
+
+def proves_away(error: BaseException) -> bool:
+    """Does this failure show that Redis cannot be reached (not merely slow, not this process
+    being busy)?"""
+    # A full connection pool is this process's congestion: nothing was sent to Redis.
+    return not (is_slow_reply(error) or isinstance(error, MaxConnectionsError))
 
 
 class RedisHealth:
@@ -55,10 +64,10 @@ class RedisHealth:
 
     def failed(self, error: BaseException, during: str, *, away: bool | None = None) -> None:
         """A call failed. ``away`` says whether that proves Redis away; by default, unless
-        the error is only a slow reply."""
+        the error is only a slow reply or a full connection pool."""
         self.failures += 1
         self._retry_at = time.monotonic() + self._retry_after
-        if not is_slow_reply(error) if away is None else away:
+        if proves_away(error) if away is None else away:
             self._away_until = self._retry_at
         if self._down_since is None:
             self._down_since = datetime.now(UTC)

@@ -7,13 +7,16 @@ the requests this process already let through.
 The rule under trouble (docs/operations.md, "Rate limits when Redis is slow or away"):
 
 - A slow verdict is still the exact, cluster-wide one: the gate waits up to
-  RATE_LIMIT_REDIS_TIMEOUT_SECONDS, longer than other Redis calls, and other calls timing out
-  does not move it to the fallback.
-- Redis is *away* after a connection error (refused, reset, a connect that timed out), or
-  when no verdict came within the gate's own wait. Only then does the fallback decide.
+  RATE_LIMIT_REDIS_TIMEOUT_SECONDS (to connect, as for a reply), longer than other Redis calls,
+  and other calls timing out does not move it to the fallback.
+- Redis is *away* after a connection error (refused, reset, or a connect that did not finish
+  within that wait), or when no verdict came within it. Only then does the fallback decide.
 - A request whose verdict never came is refused (429, retry in 1 s), never allowed: Redis may
   have counted it or not, may have refused it, or may run it later, so letting it through
   could exceed the limit. It is counted in the fallback as if it had been let through.
+- A request that finds every connection of the gate's pool busy is refused the same way
+  (nothing was sent, so nothing is counted): this process is overloaded, Redis is not away,
+  and the fallback would only know this process's share of the limit.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 
-from redis.exceptions import RedisError
+from redis.exceptions import MaxConnectionsError, RedisError
 
 from app.core.ports import RateScope
 from app.redis.health import RedisHealth, is_slow_reply
@@ -32,7 +35,7 @@ from app.redis.scripts import RateDecision, Scripts
 
 # Bound on remembered callers in the fallback, so an outage cannot grow memory without end.
 _MAX_LOCAL_KEYS = 100_000
-# A request whose verdict never came may try again after this long.
+# A request refused for want of a verdict may try again after this long.
 UNCONFIRMED_RETRY_MS = 1000
 
 
@@ -93,6 +96,8 @@ class RateLimiter:
                 decision = await self._scripts.rate_limit(
                     key, limit, self._window_ms, uuid.uuid4().hex
                 )
+            except MaxConnectionsError:
+                return RateDecision(False, 0, UNCONFIRMED_RETRY_MS)
             except (RedisError, OSError) as error:
                 if is_slow_reply(error):
                     return self._unconfirmed(key, limit, error)
