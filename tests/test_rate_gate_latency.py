@@ -109,13 +109,13 @@ async def test_a_verdict_that_never_comes_is_a_refusal_never_a_local_allowance(
         database_url,
         namespace,
         redis_timeout_seconds=0.2,
-        rate_limit_redis_timeout_seconds=0.5,
+        rate_limit_redis_timeout_seconds=1.0,
         redis_retry_seconds=30.0,  # once the slow node gives up on Redis it stays on its fallback
     ) as (slow_node, fine_node):
         alice = await make_player()
         # The slow node's requests reach Redis only after it stopped waiting for the verdict,
         # so Redis counts them late (or refuses them) while the other node keeps going.
-        slow.request_delay = 1.5
+        slow.request_delay = 3.0
 
         on_slow = await burst(slow_node, alice, 10)
         on_fine = await burst(fine_node, alice, 10)

@@ -155,3 +155,19 @@ async def test_a_full_connection_pool_refuses_without_leaving_redis() -> None:
     assert (await limiter.hit(RateScope.SCORE_UPDATE, "u", 1)).allowed  # Redis decides
     health.failed(MaxConnectionsError("Too many connections"), "leaderboard update")
     assert not health.away()
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        RedisTimeoutError("Timeout reading from 127.0.0.1:6379"),
+        RedisTimeoutError("Timeout connecting to server"),  # a short connect timeout, loaded CPU
+        MaxConnectionsError("Too many connections"),
+    ],
+)
+def test_only_a_refused_or_broken_connection_proves_redis_away(error: Exception) -> None:
+    health = RedisHealth(retry_after_seconds=60)
+    health.failed(error, "leaderboard update")
+    assert not health.available() and not health.away()
+    health.failed(RedisConnectionError("Connection reset by peer"), "leaderboard update")
+    assert health.away()

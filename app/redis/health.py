@@ -2,12 +2,12 @@
 for their own timeout, and try it again by themselves afterwards (no restart needed).
 
 Two verdicts: *failed* (any error, a slow reply too: callers with a fallback that is as good,
-like the ranking cache, skip Redis for a moment) and *away* (a connection that could not be
-made or broke, or no reply within the longest wait any caller allows: the rate gate, whose
-fallback is only per process, switches to it only then). A slow reply is not proof that Redis
-is away: under CPU pressure replies arrive late but arrive, and Redis did the work. Nor is a
-full connection pool: that is this process being busy.
-"""
+like the ranking cache, skip Redis for a moment) and *away* (the rate gate, whose fallback is
+only per process, switches to it only then). By default only a refused or broken connection
+proves Redis away. A timeout does not: under CPU pressure a reply, or a connect to a local
+Redis, is late as often because this process is slow as because Redis is gone; the rate gate,
+which waits longest, says "away" itself when its own wait runs out. Nor does a full connection
+pool: that is this process being busy, and nothing was sent."""
 
 from __future__ import annotations
 
@@ -27,17 +27,14 @@ RecoveryListener = Callable[[datetime], None]
 def is_slow_reply(error: BaseException) -> bool:
     """The command was sent and its reply did not come in time (Redis may still run it)."""
     if isinstance(error, RedisTimeoutError | TimeoutError):
-        # redis-py raises its TimeoutError for a connect that timed out too: nothing was sent
-        # then, and a server that cannot be reached is away, not slow.
+        # redis-py raises its TimeoutError for a connect that timed out too: nothing was sent.
         return "connecting" not in str(error)
     return False
 
 
 def proves_away(error: BaseException) -> bool:
-    """Does this failure show that Redis cannot be reached (not merely slow, not this process
-    being busy)?"""
-    # A full connection pool is this process's congestion: nothing was sent to Redis.
-    return not (is_slow_reply(error) or isinstance(error, MaxConnectionsError))
+    """A refused or broken connection, not a timeout of any kind nor a full pool."""
+    return not isinstance(error, RedisTimeoutError | TimeoutError | MaxConnectionsError)
 
 
 class RedisHealth:
@@ -63,8 +60,8 @@ class RedisHealth:
         return time.monotonic() < self._away_until
 
     def failed(self, error: BaseException, during: str, *, away: bool | None = None) -> None:
-        """A call failed. ``away`` says whether that proves Redis away; by default, unless
-        the error is only a slow reply or a full connection pool."""
+        """A call failed. ``away`` says whether that proves Redis away; by default, when the
+        connection was refused or broke."""
         self.failures += 1
         self._retry_at = time.monotonic() + self._retry_after
         if proves_away(error) if away is None else away:

@@ -101,7 +101,8 @@ class RateLimiter:
             except (RedisError, OSError) as error:
                 if is_slow_reply(error):
                     return self._unconfirmed(key, limit, error)
-                self._health.failed(error, "rate limiting")
+                # Refused, broken, or no connection within the gate's whole wait: away.
+                self._health.failed(error, "rate limiting", away=True)
             else:
                 self._health.succeeded()
                 if decision.allowed:
