@@ -18,6 +18,8 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTo
 
 from app.core.errors import (
     AlreadyCompleted,
+    CommitOutcomeUnknown,
+    DatabaseUnavailable,
     DomainError,
     InvalidInput,
     RateLimited,
@@ -100,6 +102,8 @@ DOMAIN_STATUS: dict[type[DomainError], int] = {
     AlreadyCompleted: 400,
     UsernameTaken: 409,
     RateLimited: 429,
+    DatabaseUnavailable: 500,
+    CommitOutcomeUnknown: 503,
 }
 
 
