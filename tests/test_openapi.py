@@ -14,7 +14,7 @@ STATUSES = {
     ("post", "/api/auth/register"): {201, 400, 409, 413, 415, 500},
     ("post", "/api/auth/login"): {200, 400, 401, 413, 415, 429, 500},
     ("post", "/api/auth/refresh"): {200, 400, 401, 413, 415, 500},
-    ("post", "/api/action/complete"): {200, 400, 401, 413, 415, 429, 500},
+    ("post", "/api/action/complete"): {200, 400, 401, 413, 415, 429, 500, 503},
     ("get", "/api/actions"): {200},
     ("get", "/api/me"): {200, 401, 500},
     ("get", "/api/leaderboard"): {200, 304, 400, 401, 404, 500},
@@ -49,7 +49,7 @@ async def test_every_operation_documents_every_status_it_answers_with(document) 
         assert {int(s) for s in operation["responses"]} == STATUSES[key], key
         for status, response in operation["responses"].items():
             assert response["description"], (key, status)
-            if int(status) >= 400 and int(status) != 503:
+            if int(status) >= 400 and key != ("get", "/readyz"):
                 assert response["content"]["application/json"]["schema"] == ERROR_SCHEMA
 
 

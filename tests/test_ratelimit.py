@@ -1,9 +1,19 @@
-"""The in-process fallback limiter: the same sliding window as the Lua script."""
+"""The rate gate: the in-process fallback limiter (the same sliding window as the Lua script),
+and when the gate trusts Redis's verdict, falls back, or refuses for want of one."""
 
 from __future__ import annotations
 
-from app.core.ports import retry_after_seconds
-from app.redis.rate_gate import LocalSlidingWindow
+from typing import Any
+
+import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import MaxConnectionsError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from app.core.ports import RateScope, retry_after_seconds
+from app.redis.health import RedisHealth
+from app.redis.keys import Keys
+from app.redis.rate_gate import LocalSlidingWindow, RateLimiter
 from app.redis.scripts import RateDecision
 
 
@@ -64,3 +74,100 @@ def test_retry_after_rounds_up_to_whole_seconds() -> None:
     assert retry_after_seconds(RateDecision(False, 0, 1)) == 1
     assert retry_after_seconds(RateDecision(False, 0, 1000)) == 1
     assert retry_after_seconds(RateDecision(False, 0, 1001)) == 2
+
+
+class ScriptedRedis:
+    """Stands in for the scripts facade: each call answers the next scripted outcome."""
+
+    def __init__(self, *outcomes: RateDecision | Exception) -> None:
+        self.outcomes = list(outcomes)
+        self.calls = 0
+
+    async def rate_limit(self, key: str, limit: int, window_ms: int, request_id: str) -> Any:
+        self.calls += 1
+        outcome = self.outcomes.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+
+def gate(scripts: ScriptedRedis, health: RedisHealth) -> RateLimiter:
+    return RateLimiter(scripts, Keys("t"), health)  # type: ignore[arg-type]
+
+
+SLOW = RedisTimeoutError("Timeout reading from 127.0.0.1:6379")
+ALLOWED = RateDecision(True, 0, 0)
+
+
+async def test_a_verdict_that_never_came_is_a_refusal_counted_as_used() -> None:
+    health = RedisHealth(retry_after_seconds=60)
+    limiter = gate(ScriptedRedis(SLOW), health)
+
+    refused = await limiter.hit(RateScope.SCORE_UPDATE, "u", 1)
+
+    assert (refused.allowed, refused.retry_after_ms) == (False, 1000)
+    # Redis is now treated as away; the fallback counted the unconfirmed request as used.
+    assert health.away()
+    assert not (await limiter.hit(RateScope.SCORE_UPDATE, "u", 1)).allowed
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        RedisConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused."),
+        RedisTimeoutError("Timeout connecting to server"),  # nothing was sent
+        OSError("Network is unreachable"),
+    ],
+)
+async def test_a_redis_that_is_away_hands_over_to_the_fallback(error: Exception) -> None:
+    health = RedisHealth(retry_after_seconds=60)
+    scripts = ScriptedRedis(error)
+    limiter = gate(scripts, health)
+
+    assert (await limiter.hit(RateScope.SCORE_UPDATE, "u", 1)).allowed
+    assert health.away()
+    assert not (await limiter.hit(RateScope.SCORE_UPDATE, "u", 1)).allowed
+    assert scripts.calls == 1  # while away, Redis is not asked
+
+
+async def test_other_calls_timing_out_do_not_move_the_gate_off_redis() -> None:
+    health = RedisHealth(retry_after_seconds=60)
+    scripts = ScriptedRedis(ALLOWED, RateDecision(False, 0, 5000))
+    limiter = gate(scripts, health)
+    health.failed(SLOW, "leaderboard update")  # e.g. the apply script under CPU pressure
+
+    assert not health.available() and not health.away()
+    assert (await limiter.hit(RateScope.SCORE_UPDATE, "u", 10)).allowed
+    assert not (await limiter.hit(RateScope.SCORE_UPDATE, "u", 10)).allowed  # Redis's word
+    assert scripts.calls == 2
+
+
+async def test_a_full_connection_pool_refuses_without_leaving_redis() -> None:
+    """This process is overloaded; Redis is not away, and nothing was sent or counted."""
+    health = RedisHealth(retry_after_seconds=60)
+    scripts = ScriptedRedis(MaxConnectionsError("Too many connections"), ALLOWED)
+    limiter = gate(scripts, health)
+
+    busy = await limiter.hit(RateScope.SCORE_UPDATE, "u", 1)
+
+    assert (busy.allowed, busy.retry_after_ms) == (False, 1000)
+    assert not health.away()
+    assert (await limiter.hit(RateScope.SCORE_UPDATE, "u", 1)).allowed  # Redis decides
+    health.failed(MaxConnectionsError("Too many connections"), "leaderboard update")
+    assert not health.away()
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        RedisTimeoutError("Timeout reading from 127.0.0.1:6379"),
+        RedisTimeoutError("Timeout connecting to server"),  # a short connect timeout, loaded CPU
+        MaxConnectionsError("Too many connections"),
+    ],
+)
+def test_only_a_refused_or_broken_connection_proves_redis_away(error: Exception) -> None:
+    health = RedisHealth(retry_after_seconds=60)
+    health.failed(error, "leaderboard update")
+    assert not health.available() and not health.away()
+    health.failed(RedisConnectionError("Connection reset by peer"), "leaderboard update")
+    assert health.away()

@@ -83,3 +83,32 @@ class AlreadyCompleted(DomainError):
             completedAt=completed_at,
             pointsEarned=points_earned,
         )
+
+
+class DatabaseUnavailable(DomainError):
+    """The database could not be reached or did not answer in time, and nothing was committed:
+    no connection was had, or the server itself cancelled the statement."""
+
+    code = "INTERNAL_SERVER_ERROR"
+
+    def __init__(
+        self,
+        message: str = "The service cannot reach its database; nothing was changed. "
+        "Retry with backoff.",
+    ) -> None:
+        super().__init__(message)
+
+
+class CommitOutcomeUnknown(DomainError):
+    """The commit was sent but its answer never came (a timeout, a broken connection): it may
+    have been applied or not. Retrying is safe: a recorded completion answers as a repeat."""
+
+    code = "COMMIT_OUTCOME_UNKNOWN"
+
+    def __init__(self, action_id: str) -> None:
+        super().__init__(
+            "The database did not confirm this completion in time, so it may or may not have "
+            "been recorded. Retrying is safe: if it was recorded, the retry answers "
+            "ALREADY_COMPLETED with the original receipt.",
+            actionId=action_id,
+        )

@@ -2,10 +2,16 @@
 
 Gate, validate, commit to PostgreSQL, then apply to the ranking cache. The store and the cache
 are ports (app/core/ports.py): PostgreSQL and Redis in production, in-memory twins in tests.
+
+Once the commit has succeeded the answer is success, whatever fails afterwards: the award is
+recorded, and saying otherwise would send the client into a retry that answers
+ALREADY_COMPLETED. Only the rank can then be missing (``null``) when neither the cache nor the
+database can give it in time.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from app.core.catalog import Catalog
@@ -23,12 +29,14 @@ from app.core.tokens import Identity
 
 __all__ = ["Committed", "Completion", "complete_action"]
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class Completion:
     points_earned: int
     new_score: int
-    rank: int
+    rank: int | None  # None: committed, but no rank could be read in time
     previous_rank: int | None
     top10_changed: bool
 
@@ -52,8 +60,20 @@ async def complete_action(
     committed = await store.commit(identity.user_id, action_id)
     if committed is None:
         raise await _refusal(store, identity.user_id, action_id)
+    return await _placed(committed, store, ranking)
 
-    placed = await ranking.apply(committed)
+
+async def _placed(
+    committed: Committed, store: CompletionStore, ranking: RankingCache
+) -> Completion:
+    """Where the committed award puts the user. Never fails: the commit stands."""
+    try:
+        placed = await ranking.apply(committed)
+    except Exception:
+        # E.g. seeding a cold ranking from a database that just went away. The reconciler
+        # repairs the cache later; the rank comes from the database meanwhile.
+        log.warning("could not apply a committed score to the ranking", exc_info=True)
+        placed = None
     if placed is not None:
         return Completion(
             committed.points,
@@ -64,9 +84,13 @@ async def complete_action(
         )
     # The cache is away: the commit stands (PostgreSQL is the source of truth); ranks come
     # from the database and the reconciler brings the cache back in line.
-    ranks = await store.ranks(
-        committed.user_id, committed.score, committed.score - committed.points
-    )
+    try:
+        ranks = await store.ranks(
+            committed.user_id, committed.score, committed.score - committed.points
+        )
+    except Exception as error:
+        log.warning("rank unknown after a committed award: %r", error)
+        return Completion(committed.points, committed.score, None, None, False)
     return Completion(committed.points, committed.score, ranks.rank, ranks.previous_rank, False)
 
 

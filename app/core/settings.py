@@ -74,9 +74,16 @@ class Settings(BaseSettings):
     redis_namespace: str = Field("leaderboard", min_length=1, max_length=64)
     db_pool_min: int = Field(2, ge=0, le=1000)
     db_pool_max: int = Field(20, ge=1, le=1000)
+    # Every wait on PostgreSQL is bounded (see docs/operations.md, "A slow or hung database").
+    db_connect_timeout_seconds: Seconds = 3.0
+    db_acquire_timeout_seconds: Seconds = 3.0
+    db_statement_timeout_seconds: Seconds = 5.0
+    db_rank_timeout_seconds: Seconds = 1.0
     catalog_refresh_seconds: Seconds = 30.0
     redis_timeout_seconds: Seconds = 1.0
     redis_retry_seconds: Seconds = 2.0
+    # The rate gate waits longer than other Redis calls: a slow verdict is still exact.
+    rate_limit_redis_timeout_seconds: Seconds = 3.0
     max_body_bytes: int = Field(16 * 1024, ge=1024, le=1 << 20)
     max_action_data_bytes: int = Field(4 * 1024, ge=0, le=1 << 20)
     ws_max_connections: int = Field(2000, ge=1, le=1_000_000)

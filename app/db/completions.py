@@ -3,16 +3,35 @@
 The commit is one statement: the history row, the score change and every board's score for
 its period happen together or not at all, and the unique (user, action, period) key turns a
 duplicate into "nothing happened".
+
+When the database fails, the commit says which of two things happened: nothing can have been
+committed (no connection, or the server refused or cancelled the statement:
+DatabaseUnavailable), or the statement was sent and no answer came back (a timeout, a broken
+connection: CommitOutcomeUnknown). In the second case the server may still run it, so only a
+retry can tell, and the unique key makes that retry safe.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from datetime import datetime
 
 import asyncpg
 
-from app.core.errors import AccountGone
+from app.core.errors import (
+    AccountGone,
+    CommitOutcomeUnknown,
+    DatabaseUnavailable,
+    DomainError,
+)
 from app.core.ports import BoardScore, Committed, PriorCompletion, Ranks
+from app.db.pool import DbTimeouts
+
+log = logging.getLogger(__name__)
+
+# Failures that mean the database could not be reached or did not answer.
+DATABASE_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 COMMIT_SQL = """
 WITH clock AS (
@@ -88,12 +107,15 @@ async def commit_completion(
     user_id: str,
     action_id: str,
     at: datetime | None = None,
+    answer_within: float | None = None,
 ) -> Committed | None:
     """Record the completion and add its points, on ``users`` and on every board it counts
     on, in one statement; None when nothing was applied. ``at`` stands in for the database
-    clock (tests at a period boundary); the service never passes it."""
+    clock (tests at a period boundary); the service never passes it. ``answer_within``:
+    seconds to wait for the answer (asyncpg's own timeout, which also asks the server to
+    cancel); by default the connection's command timeout."""
     try:
-        row = await conn.fetchrow(COMMIT_SQL, user_id, action_id, at)
+        row = await conn.fetchrow(COMMIT_SQL, user_id, action_id, at, timeout=answer_within)
     except asyncpg.ForeignKeyViolationError:
         raise AccountGone() from None
     if row is None:
@@ -113,14 +135,52 @@ async def commit_completion(
     )
 
 
+def outcome_unknown(error: Exception) -> bool:
+    """After sending a statement: could it have committed although this error came back?"""
+    if isinstance(error, asyncpg.QueryCanceledError):
+        return False  # the server cancelled it (statement_timeout): rolled back
+    if isinstance(error, asyncpg.PostgresConnectionError | asyncpg.AdminShutdownError):
+        return True  # the session ended mid-statement: before or after the commit, unknown
+    # Any other answer from the server is a refusal (the statement rolled back); anything
+    # else (a timeout, a socket error, a client-side failure) means no answer at all.
+    return not isinstance(error, asyncpg.PostgresError)
+
+
 class PgCompletions:
     """The CompletionStore port on a PostgreSQL pool."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, timeouts: DbTimeouts) -> None:
         self._pool = pool
+        self._timeouts = timeouts
 
     async def commit(self, user_id: str, action_id: str) -> Committed | None:
-        return await commit_completion(self._pool, user_id, action_id)
+        try:
+            conn = await self._pool.acquire(timeout=self._timeouts.acquire)
+        except DATABASE_ERRORS as error:
+            # Nothing was sent: no connection (the server is away, stopped, or the pool full).
+            log.warning("commit not attempted, no database connection: %r", error)
+            raise DatabaseUnavailable() from error
+        try:
+            return await commit_completion(
+                conn, user_id, action_id, answer_within=self._timeouts.client_wait
+            )
+        except DomainError:
+            raise  # the server answered (AccountGone)
+        except asyncpg.QueryCanceledError as error:
+            raise DatabaseUnavailable(
+                "The database did not complete this in time and cancelled it; nothing was "
+                "changed. Retry with backoff."
+            ) from error
+        except Exception as error:
+            if not outcome_unknown(error):
+                raise
+            # Drop the connection instead of waiting for asyncpg to cancel the statement: a
+            # stopped server answers no cancel request either, and the answer must go now.
+            conn.terminate()
+            log.warning("commit outcome unknown for %s: %r", action_id, error)
+            raise CommitOutcomeUnknown(action_id) from error
+        finally:
+            await self._pool.release(conn)
 
     async def prior(self, user_id: str, action_id: str) -> PriorCompletion | None:
         row = await self._pool.fetchrow(PRIOR_SQL, user_id, action_id)
@@ -132,5 +192,25 @@ class PgCompletions:
         )
 
     async def ranks(self, user_id: str, score: int, previous_score: int) -> Ranks:
-        row = await self._pool.fetchrow(RANKS_SQL, score, previous_score, user_id)
+        """Two tries, each within the rank timeout: the award is committed and its answer
+        should not wait long for a rank. Raises the second failure."""
+        try:
+            row = await self._bounded_fetchrow(RANKS_SQL, score, previous_score, user_id)
+        except DATABASE_ERRORS as error:
+            log.info("rank read failed after a commit (%r); trying once more", error)
+            row = await self._bounded_fetchrow(RANKS_SQL, score, previous_score, user_id)
         return Ranks(row["rank"], row["previous_rank"] if previous_score > 0 else None)
+
+    async def _bounded_fetchrow(self, sql: str, *args: object) -> asyncpg.Record:
+        """One read, the wait for a connection included, within the rank timeout."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._timeouts.rank
+        conn = await self._pool.acquire(timeout=self._timeouts.rank)
+        try:
+            return await conn.fetchrow(sql, *args, timeout=max(0.001, deadline - loop.time()))
+        except Exception as error:
+            if outcome_unknown(error):
+                conn.terminate()  # see commit(): do not wait on a cancel nobody answers
+            raise
+        finally:
+            await self._pool.release(conn)

@@ -40,7 +40,9 @@ class CompleteResponse(BaseModel):
     success: Literal[True]
     pointsEarned: int
     newScore: int
-    rank: int
+    rank: int | None = Field(
+        description="`null` only when the award is recorded but no rank could be read in time."
+    )
     previousRank: int | None = Field(description="`null` when the user had no points before.")
     top10Changed: bool
 
@@ -128,6 +130,11 @@ class MeResponse(BaseModel):
     415,
     (429, "`RATE_LIMIT_EXCEEDED`: over the per-user limit of score updates per minute."),
     500,
+    (
+        503,
+        "`COMMIT_OUTCOME_UNKNOWN`: sent to the database but not confirmed in time; it may or "
+        "may not be recorded. Retrying is safe: a recorded one answers `ALREADY_COMPLETED`.",
+    ),
 )
 async def complete(data: CompleteRequest, identity: Identity) -> CompleteResponse:
     """Complete an action; the server decides the points (10 per minute per user)."""

@@ -19,6 +19,8 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTo
 from app.core.board_reads import BoardNotFound, NotRanked, UserNotFound
 from app.core.errors import (
     AlreadyCompleted,
+    CommitOutcomeUnknown,
+    DatabaseUnavailable,
     DomainError,
     InvalidInput,
     RateLimited,
@@ -101,6 +103,8 @@ DOMAIN_STATUS: dict[type[DomainError], int] = {
     AlreadyCompleted: 400,
     UsernameTaken: 409,
     RateLimited: 429,
+    DatabaseUnavailable: 500,
+    CommitOutcomeUnknown: 503,
     BoardNotFound: 404,
     NotRanked: 404,
     UserNotFound: 404,

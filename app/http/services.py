@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 import asyncpg
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -22,6 +24,8 @@ from app.db.accounts import PgAccounts
 from app.db.actions import refresh_catalog
 from app.db.boards import PgBoards, refresh_boards
 from app.db.completions import PgCompletions
+from app.db.pool import DbTimeouts, create_pool
+from app.db.pool import keep_session as keep_session  # perf/ imports it from here
 from app.db.profiles import PgProfiles
 from app.live.node import LiveNode
 from app.obs.metrics import Metrics
@@ -61,6 +65,7 @@ class Services:
     metrics: Metrics
     reconcile: ReconcileJob
     _subscriber_redis: Redis
+    _gate_redis: Redis
     _periodic: Periodic
 
     @classmethod
@@ -69,10 +74,16 @@ class Services:
         read_pool = pool
         if settings.read_database_url:
             read_pool = await create_pool(settings.read_database_url, settings)
-        redis = Redis.from_url(
+        redis = redis_client(
             settings.redis_url,
-            socket_timeout=settings.redis_timeout_seconds,
-            socket_connect_timeout=settings.redis_timeout_seconds,
+            reply_timeout=settings.redis_timeout_seconds,
+            connect_timeout=settings.redis_timeout_seconds,
+        )
+        # The rate gate's own client: it waits longer, to connect as for a reply (a slow verdict
+        # is still the exact, cluster-wide one; app/redis/rate_gate.py says when it gives up).
+        gate_wait = max(settings.rate_limit_redis_timeout_seconds, settings.redis_timeout_seconds)
+        gate_redis = redis_client(
+            settings.redis_url, reply_timeout=gate_wait, connect_timeout=gate_wait
         )
         # The subscriber waits for messages indefinitely, so it must not share the short
         # timeout; its own PINGs detect a dead connection instead.
@@ -124,9 +135,11 @@ class Services:
             board_catalog=board_catalog,
             boards_db=PgBoards(read_pool),
             accounts=PgAccounts(pool),
-            completions=PgCompletions(pool),
+            completions=PgCompletions(pool, DbTimeouts.from_settings(settings)),
             profiles=PgProfiles(pool),
-            limiter=RateLimiter(scripts, keys, health, settings.rate_limit_window_seconds),
+            limiter=RateLimiter(
+                Scripts(gate_redis, keys), keys, health, settings.rate_limit_window_seconds
+            ),
             leaderboard=leaderboard,
             passwords=Passwords(settings.password_time_cost, settings.password_memory_kib),
             subscription=Subscription(
@@ -143,6 +156,7 @@ class Services:
                 interval=settings.reconcile_interval_seconds,
             ),
             _subscriber_redis=subscriber_redis,
+            _gate_redis=gate_redis,
             _periodic=Periodic(),
         )
         services.subscription.start()
@@ -167,7 +181,7 @@ class Services:
         await self._periodic.stop()
         await self.subscription.stop()
         await self.leaderboard.close()
-        for client in (self.redis, self._subscriber_redis):
+        for client in (self.redis, self._subscriber_redis, self._gate_redis):
             with contextlib.suppress(RedisError, OSError):
                 await client.aclose()
         if self.read_pool is not self.pool:
@@ -175,20 +189,23 @@ class Services:
         await self.pool.close()
 
 
-async def create_pool(url: str, settings: Settings) -> asyncpg.Pool:
-    return await asyncpg.create_pool(
+# Connections per client per process. redis-py 8 caps a pool at 100 by default and fails a call
+# beyond it; a loaded node has more requests in flight than that, and every such failure is a
+# fallback (the rate gate refuses the request).
+REDIS_MAX_CONNECTIONS = 1000
+
+
+def redis_client(url: str, *, reply_timeout: float, connect_timeout: float) -> Redis:
+    """A Redis client that gives up on a slow reply after ``reply_timeout`` and tries once more
+    only when a connection broke (a stale pooled connection after a Redis restart).
+
+    redis-py would otherwise retry a timed-out command up to ten times: a slow Redis then
+    holds a call for many timeouts, and a retry after the reply came late runs the script a
+    second time (a rate-limit hit counted twice)."""
+    return Redis.from_url(
         url,
-        min_size=settings.db_pool_min,
-        max_size=settings.db_pool_max,
-        # Fail a request promptly while the database is unreachable instead of hanging it.
-        timeout=5.0,
-        command_timeout=10.0,
-        reset=keep_session,
+        socket_timeout=reply_timeout,
+        socket_connect_timeout=connect_timeout,
+        retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+        max_connections=REDIS_MAX_CONNECTIONS,
     )
-
-
-async def keep_session(conn: asyncpg.Connection) -> None:
-    """Release without asyncpg's reset query (advisory unlock, CLOSE ALL, UNLISTEN, RESET
-    ALL): one more round trip per pooled call, ~7 % of a worker's CPU on the write path.
-    Nothing here leaves session state behind: no LISTEN, no session SET or advisory lock,
-    cursors only inside transactions. The pool still rolls back an open transaction."""

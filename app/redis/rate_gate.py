@@ -3,6 +3,20 @@
 A cache outage never blocks a request and never lifts the limit: the fallback applies the same
 sliding window in this process (so during an outage the limit holds per process), starting from
 the requests this process already let through.
+
+The rule under trouble (docs/operations.md, "Rate limits when Redis is slow or away"):
+
+- A slow verdict is still the exact, cluster-wide one: the gate waits up to
+  RATE_LIMIT_REDIS_TIMEOUT_SECONDS (to connect, as for a reply), longer than other Redis calls,
+  and other calls timing out does not move it to the fallback.
+- Redis is *away* after a connection error (refused, reset, or a connect that did not finish
+  within that wait), or when no verdict came within it. Only then does the fallback decide.
+- A request whose verdict never came is refused (429, retry in 1 s), never allowed: Redis may
+  have counted it or not, may have refused it, or may run it later, so letting it through
+  could exceed the limit. It is counted in the fallback as if it had been let through.
+- A request that finds every connection of the gate's pool busy is refused the same way
+  (nothing was sent, so nothing is counted): this process is overloaded, Redis is not away,
+  and the fallback would only know this process's share of the limit.
 """
 
 from __future__ import annotations
@@ -12,15 +26,17 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 
-from redis.exceptions import RedisError
+from redis.exceptions import MaxConnectionsError, RedisError
 
 from app.core.ports import RateScope
-from app.redis.health import RedisHealth
+from app.redis.health import RedisHealth, is_slow_reply
 from app.redis.keys import Keys
 from app.redis.scripts import RateDecision, Scripts
 
 # Bound on remembered callers in the fallback, so an outage cannot grow memory without end.
 _MAX_LOCAL_KEYS = 100_000
+# A request refused for want of a verdict may try again after this long.
+UNCONFIRMED_RETRY_MS = 1000
 
 
 class LocalSlidingWindow:
@@ -75,13 +91,18 @@ class RateLimiter:
         """Count one request of ``subject`` in ``scope``; the decision says whether it may go
         on."""
         key = self._key_of[scope](subject)
-        if self._health.available():
+        if not self._health.away():
             try:
                 decision = await self._scripts.rate_limit(
                     key, limit, self._window_ms, uuid.uuid4().hex
                 )
+            except MaxConnectionsError:
+                return RateDecision(False, 0, UNCONFIRMED_RETRY_MS)
             except (RedisError, OSError) as error:
-                self._health.failed(error, "rate limiting")
+                if is_slow_reply(error):
+                    return self._unconfirmed(key, limit, error)
+                # Refused, broken, or no connection within the gate's whole wait: away.
+                self._health.failed(error, "rate limiting", away=True)
             else:
                 self._health.succeeded()
                 if decision.allowed:
@@ -91,3 +112,9 @@ class RateLimiter:
                 return decision
         self._health.fell_back()
         return self._local.hit(key, limit, self._window_ms)
+
+    def _unconfirmed(self, key: str, limit: int, error: BaseException) -> RateDecision:
+        """No verdict within the gate's wait: refuse, and count the request here as used."""
+        self._health.failed(error, "rate limiting", away=True)
+        self._local.hit(key, limit, self._window_ms)
+        return RateDecision(False, 0, UNCONFIRMED_RETRY_MS)
