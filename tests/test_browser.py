@@ -306,7 +306,7 @@ async def test_an_invalid_stored_token_returns_to_the_login_form(server, open_ta
     await tab.page.evaluate("() => sessionStorage.setItem('refreshToken', 'forged-token')")
     await tab.page.reload()
     await tab.page.wait_for_selector("#signed-out:not([hidden])")
-    await tab.wait_for_connection("Offline")
+    await tab.wait_for_connection("Updates every 5 s")
     assert await tab.page.evaluate("() => sessionStorage.getItem('refreshToken')") is None
     await shots(tab.page, "login-form")
 

@@ -1,13 +1,17 @@
 // The live leaderboard page: plain modern JavaScript, no build step.
 //
 // Tokens: the access token lives only in memory; the refresh token in sessionStorage, which
-// only this origin can read (and only this tab). Live updates come over the WebSocket; while
-// it is down the page polls GET /api/leaderboard so the board still moves.
+// only this origin can read (and only this tab). Live updates come over the WebSocket, for the
+// board on show; while it is down (or for a signed-out visitor) the page polls
+// GET /api/leaderboard so the board still moves.
 
 const LIVE_PATH = "/api/leaderboard/live";
+const ALL_TIME = "all-time";
 const BACKOFF_SECONDS = [1, 2, 4, 8, 16, 30];
 const POLL_MS = 5000;
 const HIGHLIGHT_MS = 1600;
+const TOTAL_EVERY_MS = 10000; // the ranked-player count is refreshed at most this often
+const AROUND_EVERY_MS = 2000; // and the "around me" rows
 const CLOSE = {
   GOING_AWAY: 1001,
   UNAUTHORIZED: 4001,
@@ -21,12 +25,21 @@ const state = {
   accessToken: null,
   refreshToken: sessionStorage.getItem("refreshToken"),
   user: null,
-  board: null, // {epoch, version, users, updatedAt}
+  boards: [], // GET /api/boards: the boards counting now, with their current period
+  selected: ALL_TIME, // the board on show
+  archived: null, // a past period on show (no live updates), or null for the current one
+  board: null, // {board, period, epoch, version, users, updatedAt}
+  total: null,
+  totalAt: 0,
+  aroundAt: 0,
+  aroundTimer: null,
+  standingRank: null, // the all-time rank shown under "Your rank"
   socket: null,
   attempt: 0,
   reconnectTimer: null,
   countdownTimer: null,
   pollTimer: null,
+  clockTimer: null,
   refreshing: null,
   rateLimitTimer: null,
   completions: new Map(),
@@ -99,17 +112,194 @@ function adoptTokens(tokens) {
   sessionStorage.setItem("refreshToken", tokens.refreshToken);
 }
 
-// ---------------------------------------------------------------- the board
+// The query naming the board (and period) on show; the plain read for the all-time board,
+// which the server answers fastest.
+function boardQuery(extra = {}) {
+  const params = new URLSearchParams();
+  if (state.selected !== ALL_TIME || state.archived || Object.keys(extra).length) params.set("board", state.selected);
+  if (state.archived) params.set("period", state.archived);
+  for (const [key, value] of Object.entries(extra)) params.set(key, value);
+  const query = params.toString();
+  return query ? `/api/leaderboard?${query}` : "/api/leaderboard";
+}
+
+// ---------------------------------------------------------------- the boards
+
+const BOARD_LABELS = { "all-time": "All time", daily: "Today", weekly: "This week", monthly: "This month" };
+
+function boardLabel(board) {
+  return BOARD_LABELS[board.boardId] || board.name;
+}
+
+async function loadBoards() {
+  try {
+    state.boards = (await request("/api/boards")).boards;
+  } catch {
+    return; // the tabs keep what they had; the next refresh tries again
+  }
+  if (!state.boards.some((b) => b.boardId === state.selected)) state.selected = ALL_TIME;
+  renderTabs();
+  renderPeriodInfo();
+}
+
+function currentBoard() {
+  return state.boards.find((b) => b.boardId === state.selected) || null;
+}
+
+function renderTabs() {
+  const tabs = $("board-tabs");
+  tabs.replaceChildren(
+    ...state.boards.map((board) => {
+      const tab = document.createElement("button");
+      tab.type = "button";
+      tab.className = "tab";
+      tab.setAttribute("role", "tab");
+      tab.dataset.boardId = board.boardId;
+      tab.textContent = boardLabel(board);
+      const selected = board.boardId === state.selected;
+      tab.setAttribute("aria-selected", String(selected));
+      tab.tabIndex = selected ? 0 : -1;
+      tab.addEventListener("click", () => selectBoard(board.boardId));
+      return tab;
+    }),
+  );
+}
+
+function onTabKey(event) {
+  const keys = { ArrowRight: 1, ArrowLeft: -1 };
+  if (!(event.key in keys)) return;
+  const index = state.boards.findIndex((b) => b.boardId === state.selected);
+  const next = state.boards[(index + keys[event.key] + state.boards.length) % state.boards.length];
+  if (next) {
+    selectBoard(next.boardId);
+    document.querySelector(`#board-tabs [data-board-id="${CSS.escape(next.boardId)}"]`)?.focus();
+  }
+}
+
+async function selectBoard(boardId, period = null) {
+  if (boardId === state.selected && period === state.archived) return;
+  state.selected = boardId;
+  state.archived = period;
+  state.board = null;
+  state.total = null;
+  state.totalAt = 0;
+  renderTabs();
+  renderPeriodInfo();
+  renderBoard(null, []);
+  $("around-me").hidden = true;
+  $("board-total").textContent = "";
+  if (period === null) {
+    subscribeLive();
+    await Promise.all([loadPeriods(), pollBoard()]);
+  } else {
+    await pollBoard();
+  }
+}
+
+function renderPeriodInfo() {
+  const board = currentBoard();
+  const info = $("period-info");
+  if (!board) {
+    info.textContent = "";
+    return;
+  }
+  const label = boardLabel(board);
+  $("board-title").textContent = label === "All time" ? "Top 10 · All time" : `Top 10 · ${label}`;
+  if (state.archived) {
+    info.textContent = `Past period ${state.archived}`;
+  } else if (board.endsAt) {
+    info.textContent = `${board.period} · ${timeLeft(new Date(board.endsAt) - Date.now())}`;
+  } else {
+    info.textContent = "Since the start";
+  }
+}
+
+function timeLeft(ms) {
+  if (ms <= 0) return "ending now";
+  const minutes = Math.ceil(ms / 60000);
+  const days = Math.floor(minutes / 1440);
+  const hours = Math.floor((minutes % 1440) / 60);
+  const mins = minutes % 60;
+  const parts = days ? [`${days} d`, `${hours} h`] : hours ? [`${hours} h`, `${mins} min`] : [`${mins} min`];
+  return `ends in ${parts.join(" ")}`;
+}
+
+// Past periods of the board on show, newest first, in the period picker.
+async function loadPeriods() {
+  const picker = $("period-select");
+  const boardId = state.selected;
+  let periods = [];
+  try {
+    periods = (await request(`/api/boards/${encodeURIComponent(boardId)}/periods`)).periods;
+  } catch {
+    // No archive to offer right now; the current period still shows.
+  }
+  if (boardId !== state.selected) return; // the player switched again meanwhile
+  const past = periods.filter((p) => !p.current);
+  const current = document.createElement("option");
+  current.value = "";
+  current.textContent = "Current period";
+  picker.replaceChildren(
+    current,
+    ...past.map((p) => {
+      const option = document.createElement("option");
+      option.value = p.period;
+      option.textContent = p.period;
+      return option;
+    }),
+  );
+  picker.value = state.archived || "";
+  $("periods").hidden = past.length === 0;
+}
+
+function onPeriodChange() {
+  selectBoard(state.selected, $("period-select").value || null);
+}
+
+// ---------------------------------------------------------------- the board on show
+
+// Messages of another board, or older than the one shown, are ignored; a later period (a
+// rollover) or a new epoch is always taken.
+function isNewer(next, current) {
+  if (!current || current.board !== next.board) return true;
+  if ((next.period || "") !== (current.period || "")) return (next.period || "") > (current.period || "");
+  if (next.epoch !== current.epoch) return true;
+  return next.version > current.version;
+}
 
 function applyBoard(next) {
+  // Messages and reads from before boards existed name neither board nor period.
+  next.board ||= ALL_TIME;
+  if (next.board === ALL_TIME) next.period ||= "all";
+  if (next.board !== state.selected) return;
   const current = state.board;
-  if (current && current.epoch === next.epoch && next.version <= current.version) return;
+  if (!isNewer(next, current)) return;
   state.board = next;
   renderBoard(current?.users || null, next.users);
   $("updated-at").textContent = next.updatedAt ? new Date(next.updatedAt).toLocaleTimeString() : "—";
   if (next.updatedAt) $("updated-at").dateTime = next.updatedAt;
-  const mine = next.users.find((u) => u.userId === state.user?.userId);
-  if (mine) renderStanding(mine.score, mine.rank);
+  if (current && next.period && current.period && next.period !== current.period) {
+    loadBoards(); // a new period began: fetch its end, and offer the one that ended
+    loadPeriods();
+  }
+  if (next.board === ALL_TIME && !state.archived) updateStandingFrom(current, next);
+  refreshTotal();
+  refreshAroundMe(next);
+}
+
+// "Your rank" is the all-time rank. From the top 10 when the player is in it; when they have
+// just dropped out of it the rank is read again (it is no longer the one they had).
+function updateStandingFrom(previous, next) {
+  if (!state.user) return;
+  const mine = next.users.find((u) => u.userId === state.user.userId);
+  if (mine) {
+    renderStanding(mine.score, mine.rank);
+    return;
+  }
+  const wasShown = previous?.users.some((u) => u.userId === state.user.userId);
+  if (wasShown || (state.standingRank !== null && state.standingRank <= next.users.length)) {
+    loadMe().catch(() => {});
+  }
 }
 
 function renderBoard(previous, users) {
@@ -117,15 +307,7 @@ function renderBoard(previous, users) {
   const before = new Map((previous || []).map((u) => [u.userId, u]));
   const announcements = [];
   const rows = users.map((user) => {
-    const row = document.createElement("tr");
-    row.dataset.userId = user.userId;
-    if (user.userId === state.user?.userId) row.classList.add("mine");
-    for (const [text, cls] of [[user.rank, "rank"], [user.username, "name"], [user.score, "score"]]) {
-      const cell = document.createElement("td");
-      cell.className = cls;
-      cell.textContent = String(text);
-      row.append(cell);
-    }
+    const row = boardRow(user);
     const old = before.get(user.userId);
     if (previous && (!old || old.rank !== user.rank || old.score !== user.score)) {
       row.classList.add("changed");
@@ -137,30 +319,160 @@ function renderBoard(previous, users) {
   if (rows.length === 0) {
     const row = document.createElement("tr");
     row.className = "empty";
-    row.innerHTML = '<td colspan="3">No scores yet. Be the first!</td>';
+    const cell = document.createElement("td");
+    cell.colSpan = 3;
+    cell.textContent = state.archived ? "Nobody scored in this period." : "No scores yet. Be the first!";
+    row.append(cell);
     rows.push(row);
   }
   body.replaceChildren(...rows);
   if (announcements.length) $("board-announcer").textContent = announcements.slice(0, 3).join(". ");
 }
 
+// One row: rank, the player's name (opens their profile), score.
+function boardRow(user) {
+  const row = document.createElement("tr");
+  row.dataset.userId = user.userId;
+  if (user.userId === state.user?.userId) row.classList.add("mine");
+  const rank = document.createElement("td");
+  rank.className = "rank";
+  rank.textContent = String(user.rank);
+  const name = document.createElement("td");
+  name.className = "name";
+  const link = document.createElement("button");
+  link.type = "button";
+  link.className = "player";
+  link.textContent = user.username;
+  link.addEventListener("click", () => showProfile(user.userId));
+  name.append(link);
+  const score = document.createElement("td");
+  score.className = "score";
+  score.textContent = String(user.score);
+  row.append(rank, name, score);
+  return row;
+}
+
 async function pollBoard() {
+  const boardId = state.selected;
+  const period = state.archived;
   try {
-    applyBoard(await request("/api/leaderboard"));
-  } catch {
-    // The next poll tries again; the connection badge already says we are not live.
+    const body = await request(boardQuery());
+    if (boardId !== state.selected || period !== state.archived) return;
+    applyBoard({ ...body });
+  } catch (error) {
+    if (error.code === "BOARD_NOT_FOUND") await selectBoard(ALL_TIME);
+    // Otherwise the next poll tries again; the connection badge says we are not live.
   }
 }
 
 function startPolling() {
   if (state.pollTimer) return;
   pollBoard();
-  state.pollTimer = setInterval(pollBoard, POLL_MS);
+  state.pollTimer = setInterval(() => {
+    if (!state.archived) pollBoard();
+  }, POLL_MS);
 }
 
 function stopPolling() {
   clearInterval(state.pollTimer);
   state.pollTimer = null;
+}
+
+// The number of ranked players: a one-row page carries it.
+async function refreshTotal(force = false) {
+  if (!force && Date.now() - state.totalAt < TOTAL_EVERY_MS && state.total !== null) return;
+  state.totalAt = Date.now();
+  const boardId = state.selected;
+  try {
+    const page = await request(boardQuery({ limit: "1" }));
+    if (boardId !== state.selected) return;
+    state.total = page.total;
+    $("board-total").textContent = `${page.total} ranked ${page.total === 1 ? "player" : "players"}`;
+  } catch {
+    // Keep the last count.
+  }
+}
+
+// The signed-in player's own row and neighbours when they are outside the top 10 shown.
+async function refreshAroundMe(board) {
+  const panel = $("around-me");
+  if (!state.user || !state.accessToken) {
+    panel.hidden = true;
+    return;
+  }
+  if (board.users.some((u) => u.userId === state.user.userId)) {
+    panel.hidden = true;
+    return;
+  }
+  // At most one read every AROUND_EVERY_MS, and always one after the last change.
+  clearTimeout(state.aroundTimer);
+  const wait = AROUND_EVERY_MS - (Date.now() - state.aroundAt);
+  if (wait > 0) {
+    state.aroundTimer = setTimeout(() => state.board && refreshAroundMe(state.board), wait);
+    return;
+  }
+  state.aroundAt = Date.now();
+  const boardId = state.selected;
+  let around;
+  try {
+    around = await authed(boardQuery({ around: "me", radius: "2" }));
+  } catch (error) {
+    if (boardId !== state.selected) return;
+    if (error.code === "NOT_RANKED") {
+      panel.hidden = false;
+      $("around-rows").replaceChildren();
+      $("around-gap").textContent = "You have no points on this board yet.";
+    }
+    return;
+  }
+  if (boardId !== state.selected) return;
+  const mine = around.users.find((u) => u.userId === state.user.userId);
+  if (!mine || mine.rank <= 10) {
+    panel.hidden = true;
+    return;
+  }
+  panel.hidden = false;
+  $("around-rows").replaceChildren(...around.users.map(boardRow));
+  // The next rank up is the nearest row with more points: tying it shares its rank.
+  const above = around.users.filter((u) => u.score > mine.score).pop();
+  $("around-gap").textContent = above
+    ? `${above.score - mine.score} points to rank ${above.rank}`
+    : `You are rank ${mine.rank}.`;
+}
+
+// ---------------------------------------------------------------- profiles
+
+async function showProfile(userId) {
+  const dialog = $("profile");
+  let profile;
+  try {
+    profile = await request(`/api/users/${encodeURIComponent(userId)}`);
+  } catch (error) {
+    $("board-announcer").textContent = error.message;
+    return;
+  }
+  $("profile-name").textContent = profile.username;
+  $("profile-since").textContent = `Playing since ${new Date(profile.createdAt).toLocaleDateString()}`;
+  const names = new Map(state.boards.map((b) => [b.boardId, boardLabel(b)]));
+  $("profile-boards").replaceChildren(
+    ...profile.boards.map((b) => {
+      const item = document.createElement("li");
+      item.textContent = `${names.get(b.boardId) || b.boardId}: rank ${b.rank} · ${b.score} points`;
+      return item;
+    }),
+  );
+  if (!profile.boards.length) $("profile-boards").append(listItem("No points yet."));
+  $("profile-recent").replaceChildren(
+    ...profile.recent.map((c) => listItem(`${c.name} · +${c.pointsEarned} · ${new Date(c.completedAt).toLocaleString()}`)),
+  );
+  if (!profile.recent.length) $("profile-recent").append(listItem("Nothing completed yet."));
+  if (!dialog.open) dialog.showModal();
+}
+
+function listItem(text) {
+  const item = document.createElement("li");
+  item.textContent = text;
+  return item;
 }
 
 // ---------------------------------------------------------------- the live connection
@@ -175,12 +487,14 @@ function connectLive() {
   clearTimeout(state.reconnectTimer);
   clearInterval(state.countdownTimer);
   if (!state.accessToken) {
-    setConnection("offline", "Offline · sign in for live updates");
+    // Live updates need an account; a visitor's board is read every few seconds instead.
+    setConnection("polling", `Updates every ${POLL_MS / 1000} s`);
     startPolling();
     return;
   }
   const url = new URL(LIVE_PATH, location.href);
   url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
+  if (state.selected !== ALL_TIME) url.searchParams.set("board", state.selected);
   const socket = new WebSocket(url);
   state.socket = socket;
   setConnection("connecting", "Connecting…");
@@ -188,6 +502,14 @@ function connectLive() {
   socket.addEventListener("open", () => socket.send(JSON.stringify({ type: "AUTH", token: state.accessToken })));
   socket.addEventListener("message", (event) => onLiveMessage(socket, event));
   socket.addEventListener("close", (event) => onLiveClose(socket, event));
+}
+
+// Follow the board on show on the open socket (no reconnect).
+function subscribeLive() {
+  const socket = state.socket;
+  if (socket && socket.readyState === WebSocket.OPEN && socket.live) {
+    socket.send(JSON.stringify({ type: "SUBSCRIBE", board: state.selected }));
+  }
 }
 
 function onLiveMessage(socket, event) {
@@ -200,11 +522,20 @@ function onLiveMessage(socket, event) {
   if (message.type === "LEADERBOARD_UPDATE") {
     // The first message after (re)connecting is the full board; versions make re-sends harmless.
     state.attempt = 0;
+    if (!socket.live) {
+      socket.live = true;
+      // The board on show may have changed while this socket was connecting.
+      if ((message.board || ALL_TIME) !== state.selected) subscribeLive();
+    }
     stopPolling();
     setConnection("live", "Live");
-    applyBoard({ ...message.data, epoch: message.epoch, version: message.version });
+    if (!state.archived) {
+      applyBoard({ ...message.data, board: message.board, period: message.period, epoch: message.epoch, version: message.version });
+    }
   } else if (message.type === "PING") {
     socket.send(JSON.stringify({ type: "PONG" }));
+  } else if (message.type === "ERROR" && message.code === "BOARD_NOT_FOUND") {
+    selectBoard(ALL_TIME);
   }
 }
 
@@ -287,7 +618,10 @@ async function enterSignedIn() {
   stopPolling();
   connectLive();
   await Promise.all([loadActions(), loadMe()]);
-  if (state.board) renderBoard(null, state.board.users); // mark our own row
+  if (state.board) {
+    renderBoard(null, state.board.users); // mark our own row
+    refreshAroundMe(state.board);
+  }
   $("logout-button").focus();
 }
 
@@ -295,6 +629,7 @@ function signOut(reason = "") {
   state.accessToken = null;
   state.refreshToken = null;
   state.user = null;
+  state.standingRank = null;
   sessionStorage.removeItem("refreshToken");
   const socket = state.socket;
   state.socket = null;
@@ -303,6 +638,7 @@ function signOut(reason = "") {
   clearInterval(state.countdownTimer);
   $("signed-in").hidden = true;
   $("signed-out").hidden = false;
+  $("around-me").hidden = true;
   $("auth-message").textContent = reason;
   connectLive();
   if (state.board) renderBoard(null, state.board.users);
@@ -324,6 +660,7 @@ async function loadMe() {
 }
 
 function renderStanding(score, rank) {
+  state.standingRank = rank || null;
   $("me-score").textContent = String(score);
   $("me-rank").textContent = rank ? `#${rank}` : "—";
 }
@@ -362,6 +699,7 @@ async function completeAction(action, button) {
     renderStanding(result.newScore, result.rank);
     message.dataset.kind = "success";
     message.textContent = `+${result.pointsEarned} points for “${action.name}”. You are rank ${result.rank}.`;
+    state.aroundAt = 0; // the player moved: their neighbours are worth a fresh read
   } catch (error) {
     message.dataset.kind = "error";
     if (error.code === "ALREADY_COMPLETED") {
@@ -406,10 +744,17 @@ function startRateLimitCountdown(seconds) {
 async function start() {
   $("auth-form").addEventListener("submit", onAuthSubmit);
   $("logout-button").addEventListener("click", () => signOut());
+  $("board-tabs").addEventListener("keydown", onTabKey);
+  $("period-select").addEventListener("change", onPeriodChange);
+  $("profile-close").addEventListener("click", () => $("profile").close());
   window.addEventListener("online", () => {
     if (!state.socket && state.accessToken) connectLive();
   });
-  await pollBoard();
+  // The time left ticks down; at a boundary the live rollover message brings the new period.
+  state.clockTimer = setInterval(renderPeriodInfo, 30000);
+  await Promise.all([loadBoards(), pollBoard()]);
+  loadPeriods();
+  refreshTotal(true);
   if (state.refreshToken && (await refreshTokens())) {
     await enterSignedIn();
   } else {
