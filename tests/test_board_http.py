@@ -14,6 +14,7 @@ import pytest
 
 from app.core.board import Board, message_from_users
 from app.edge.board_http import BoardResponder
+from app.edge.front import FrontProtocol, Handoff
 from tests.support.server_process import ServerProcess
 
 PLAIN = b"GET /api/leaderboard HTTP/1.1\r\nHost: x\r\n"
@@ -156,3 +157,55 @@ def test_whatever_the_fast_path_answers_h11_reads_as_the_same_plain_request() ->
             assert isinstance(conn.next_event(), h11.EndOfMessage), head
             assert conn.trailing_data == (b"", False), head
     assert answered > 100  # the check above did run on many answered variants
+
+
+class _Clock:
+    """Stands in for the event loop's clock and timers in FrontProtocol."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.timer: tuple[float, Any] | None = None
+
+    def time(self) -> float:
+        return self.now
+
+    def call_later(self, delay: float, callback: Any) -> asyncio.TimerHandle:
+        self.timer = (self.now + delay, callback)
+        return asyncio.get_running_loop().call_later(3600, lambda: None)
+
+    def run_timer(self) -> None:
+        assert self.timer is not None
+        self.now, callback = self.timer
+        self.timer = None
+        callback()
+
+
+class _Transport:
+    def __init__(self) -> None:
+        self.written: list[bytes] = []
+        self.aborted = False
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+    def abort(self) -> None:
+        self.aborted = True
+
+
+async def test_keep_alive_between_fast_reads_lasts_the_idle_timeout_from_the_last_one() -> None:
+    board = Board()
+    board.offer(message_from_users([], None))
+    handoff = Handoff(lambda *_: None, lambda: None, 10.0, BoardResponder(board))
+    for reads_at in ([], [6.0], [3.0, 9.0, 12.0]):
+        front, clock, transport = FrontProtocol(handoff), _Clock(), _Transport()
+        front._loop = clock
+        front.connection_made(transport)
+        for at in reads_at:
+            clock.now = at
+            front.data_received(PLAIN + b"\r\n")
+        while not transport.aborted:
+            clock.run_timer()
+        # Dropped exactly one idle timeout after the last read (or after connecting).
+        assert clock.now == (reads_at[-1] if reads_at else 0.0) + 10.0
+        assert len(transport.written) == len(reads_at)
+        front.connection_lost(None)

@@ -59,12 +59,15 @@ class FrontProtocol(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._buffer = b""
         self._timer: asyncio.TimerHandle | None = None
+        self._loop = asyncio.get_running_loop()
+        self._active_at = 0.0  # when the last request was answered here
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport without subclassing it.
         transport = cast(asyncio.Transport, transport)
         self._transport = transport
-        self._start_timer()
+        self._active_at = self._loop.time()
+        self._timer = self._loop.call_later(self._handoff.idle_timeout, self._idle)
 
     def data_received(self, data: bytes) -> None:
         self._buffer += data
@@ -90,8 +93,9 @@ class FrontProtocol(asyncio.Protocol):
                 return
             self._buffer = buffer[end:]
             self._transport.write(response)
-            self._stop_timer()
-            self._start_timer()  # keep-alive: the next request has as long
+            # Keep-alive: the next request has as long (checked when the timer fires, which
+            # costs less than a new timer per request).
+            self._active_at = self._loop.time()
 
     def _hand_over(self, head: bytes) -> None:
         transport, self._transport = self._transport, None
@@ -121,12 +125,16 @@ class FrontProtocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_timer()
 
-    def _start_timer(self) -> None:
-        # A connection that sends no (next) request line must not hold a socket forever.
-        assert self._transport is not None
-        self._timer = asyncio.get_running_loop().call_later(
-            self._handoff.idle_timeout, self._transport.abort
-        )
+    def _idle(self) -> None:
+        # A connection that sends no (next) request must not hold a socket forever.
+        self._timer = None
+        if self._transport is None:
+            return
+        left = self._active_at + self._handoff.idle_timeout - self._loop.time()
+        if left > 0:
+            self._timer = self._loop.call_later(left, self._idle)
+        else:
+            self._transport.abort()
 
     def _stop_timer(self) -> None:
         if self._timer is not None:
