@@ -22,6 +22,8 @@ from app.live.connection import LiveConnection, Phase
 class HubTimings:
     ping_interval: float
     pong_timeout: float
+    # Not read here (connections take theirs from LiveNode.auth_timeout): to go once
+    # app/live/node.py stops passing it.
     auth_timeout: float
     send_timeout: float
 
@@ -42,7 +44,6 @@ class Hub:
         self._by_user: dict[str, list[LiveConnection]] = {}
         self._next_ping = 0.0
         self._emptied = asyncio.Event()
-        self.broadcasts = 0
 
     # -- membership ---------------------------------------------------------------------------
 
@@ -100,7 +101,6 @@ class Hub:
     def publish(self, snapshot: Snapshot) -> None:
         """Board listener: one encoding, one non-blocking write per authenticated socket."""
         frame = frames.text_frame(snapshot.message)
-        self.broadcasts += 1
         for conn in self._live:
             conn.push(frame)
 
