@@ -1,4 +1,4 @@
-"""The Hypercorn internals app/live/hypercorn_bridge.py relies on. If a Hypercorn upgrade
+"""The Hypercorn internals app/edge/hypercorn_bridge.py relies on. If a Hypercorn upgrade
 changes them, this fails loudly here rather than quietly in production."""
 
 from __future__ import annotations

@@ -3,26 +3,31 @@ else to Hypercorn, on one port.
 
 It reads the request line of a new connection (no more) and hands the connection over with
 what it read. The one exception is the plain board read (``GET /api/leaderboard``), which it
-answers itself from bytes built once per change (app/board_http.py), keeping the connection
-for the next request until one arrives that Quart must answer. The live endpoint writes
-pre-encoded frames straight to the socket; every other request goes through Hypercorn and the
-Quart app untouched.
+answers itself from bytes built once per change (board_http.py), keeping the connection
+for the next request until one arrives that Quart must answer. Whatever it does not answer
+goes to Hypercorn byte for byte, so Hypercorn's parser is the one that judges it. The live
+endpoint writes pre-encoded frames straight to the socket; every other request goes through
+Hypercorn and the Quart app untouched.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
 from typing import cast
 
+from app.edge.board_http import MAX_HEAD_BYTES, BoardResponder
 from app.edge.board_http import REQUEST_LINE as BOARD_REQUEST_LINE
-from app.edge.board_http import BoardResponder
 from app.live.codes import LIVE_PATH
 from app.live.connection import LiveConnection
 
 # A request line longer than this is not ours; Hypercorn answers it.
 _MAX_SNIFF = 8192
 _LIVE_TARGET = LIVE_PATH.encode()
+_BOARD_START = BOARD_REQUEST_LINE + b"\r\n"
+# A line feed without its carriage return: not the plain form, whatever follows.
+_BARE_LF = re.compile(rb"(?<!\r)\n")
 
 
 class Handoff:
@@ -54,39 +59,50 @@ class FrontProtocol(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._buffer = b""
         self._timer: asyncio.TimerHandle | None = None
+        self._loop = asyncio.get_running_loop()
+        self._active_at = 0.0  # when the last request was answered here
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport without subclassing it.
         transport = cast(asyncio.Transport, transport)
         self._transport = transport
-        self._start_timer()
+        self._active_at = self._loop.time()
+        self._timer = self._loop.call_later(self._handoff.idle_timeout, self._idle)
 
     def data_received(self, data: bytes) -> None:
         self._buffer += data
+        board = self._handoff.board
         while self._transport is not None:
-            head = self._buffer
-            if b"\n" not in head and len(head) < _MAX_SNIFF:
+            buffer = self._buffer
+            if b"\n" not in buffer and len(buffer) < _MAX_SNIFF:
+                return  # the request line is on its way
+            if board is None or not buffer.startswith(_BOARD_START):
+                self._hand_over(buffer)
                 return
-            line = head.partition(b"\n")[0].rstrip(b"\r")
-            if line == BOARD_REQUEST_LINE and self._handoff.board is not None:
-                end = head.find(b"\r\n\r\n")
-                if end < 0 and len(head) < _MAX_SNIFF:
+            # The end of a strict head is its first CRLFCRLF; with a bare LF anywhere, h11
+            # may end it elsewhere, so it is not ours to find (or to wait for).
+            end = buffer.find(b"\r\n\r\n") + 4
+            if end < 4:
+                if len(buffer) <= MAX_HEAD_BYTES and _BARE_LF.search(buffer) is None:
                     return  # the rest of the headers is on its way
-                response = self._handoff.board.answer(head[:end]) if end >= 0 else None
-                if response is not None:
-                    self._buffer = head[end + 4 :]
-                    self._transport.write(response)
-                    self._stop_timer()
-                    self._start_timer()  # keep-alive: the next request has as long
-                    continue
-            self._hand_over(line, head)
+                self._hand_over(buffer)
+                return
+            response = board.answer(buffer[:end])
+            if response is None:
+                self._hand_over(buffer)
+                return
+            self._buffer = buffer[end:]
+            self._transport.write(response)
+            # Keep-alive: the next request has as long (checked when the timer fires, which
+            # costs less than a new timer per request).
+            self._active_at = self._loop.time()
 
-    def _hand_over(self, line: bytes, head: bytes) -> None:
+    def _hand_over(self, head: bytes) -> None:
         transport, self._transport = self._transport, None
         assert transport is not None
         self._stop_timer()
         self._buffer = b""
-        if is_live_request(line):
+        if is_live_request(head.partition(b"\n")[0].rstrip(b"\r")):
             live = self._handoff.live_protocol()
             transport.set_protocol(live)
             live.connection_made(transport)
@@ -109,12 +125,16 @@ class FrontProtocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_timer()
 
-    def _start_timer(self) -> None:
-        # A connection that sends no (next) request line must not hold a socket forever.
-        assert self._transport is not None
-        self._timer = asyncio.get_running_loop().call_later(
-            self._handoff.idle_timeout, self._transport.abort
-        )
+    def _idle(self) -> None:
+        # A connection that sends no (next) request must not hold a socket forever.
+        self._timer = None
+        if self._transport is None:
+            return
+        left = self._active_at + self._handoff.idle_timeout - self._loop.time()
+        if left > 0:
+            self._timer = self._loop.call_later(left, self._idle)
+        else:
+            self._transport.abort()
 
     def _stop_timer(self) -> None:
         if self._timer is not None:

@@ -5,6 +5,8 @@ sends live WebSocket upgrades to the live node and everything else to Hypercorn.
 Quart websocket route: one broadcast to 10,000 clients took ~420 ms through per-client ASGI
 sends, against tens of ms writing one pre-encoded frame per socket (see perf/README.md).
 
+With ``--workers N`` a supervisor (supervisor.py) keeps N such processes running.
+
 Shutdown (SIGTERM or SIGINT): stop accepting, close every live socket with 1001, let HTTP
 requests in flight finish (up to the graceful timeout), then stop the app's services.
 """
@@ -15,25 +17,27 @@ import asyncio
 import contextlib
 import logging
 import multiprocessing
+import os
 import signal
 import sys
-from multiprocessing.connection import wait
-from multiprocessing.synchronize import Event as EventType
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from multiprocessing.process import BaseProcess
 
 from hypercorn.config import Config, Sockets
 from quart import Quart
 
+from app.core.settings import Settings
 from app.edge.board_http import BoardResponder, served_metrics
 from app.edge.front import FrontProtocol, Handoff
 from app.edge.hypercorn_bridge import HypercornBridge
-
-if TYPE_CHECKING:
-    from app.core.settings import Settings
+from app.edge.supervisor import Supervisor, die_with_parent, ignore_interrupts, parent_alive
+from app.obs.logging_setup import configure_logging
 
 GRACEFUL_SECONDS = 10.0
 # How long a new connection may take to send its request line.
 REQUEST_LINE_SECONDS = 10.0
+# How often a worker checks that its supervisor is still there (besides the kernel's signal).
+PARENT_CHECK_SECONDS = 0.5
 
 
 def hypercorn_config(host: str, port: int) -> Config:
@@ -60,38 +64,22 @@ def run(config: Config, workers: int, settings: Settings) -> int:
 
 
 def _supervise(config: Config, sockets: Sockets, workers: int, settings: Settings) -> int:
+    configure_logging(json=not settings.dev_mode)  # the supervisor logs restarts
     ctx = multiprocessing.get_context("spawn")
-    stop = ctx.Event()
-    # Children start with SIGINT ignored: a Ctrl-C reaches the whole group, and the
-    # supervisor alone decides (through ``stop``) that they shut down.
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    processes = [
-        ctx.Process(target=_worker, args=(config, sockets, stop, settings), name=f"leaderboard-{i}")
-        for i in range(workers)
-    ]
-    for process in processes:
-        process.start()
-    signal.signal(signal.SIGINT, previous)
+    parent = os.getpid()
 
-    def _stop(*_: Any) -> None:
-        stop.set()
+    def spawn(index: int) -> BaseProcess:
+        name = f"leaderboard-{index}"
+        return ctx.Process(target=_worker, args=(config, sockets, parent, settings), name=name)
 
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
-    # Any worker ending (a crash, or the signal) ends them all; an orchestrator restarts us.
-    wait([p.sentinel for p in processes])
-    stop.set()
-    codes = []
-    for process in processes:
-        process.join(GRACEFUL_SECONDS + 5)
-        if process.exitcode is None:
-            process.terminate()
-            process.join()
-        codes.append(process.exitcode or 0)
-    return next((code for code in codes if code != 0), 0)
+    # The sockets stay open here for the whole run: a restarted worker inherits them.
+    return Supervisor(spawn, workers, grace=GRACEFUL_SECONDS + 5).run()
 
 
-def _worker(config: Config, sockets: Sockets, stop: EventType | None, settings: Settings) -> None:
+def _worker(config: Config, sockets: Sockets, parent: int | None, settings: Settings) -> None:
+    if parent is not None:
+        die_with_parent(parent)  # first: even a worker stuck starting must not outlive us
+        ignore_interrupts()
     # The settings the supervisor parsed, handed over (pickled): a worker never re-reads the
     # environment.
     from app.http.app import app_for_serving
@@ -100,49 +88,63 @@ def _worker(config: Config, sockets: Sockets, stop: EventType | None, settings: 
     if sys.platform != "win32":
         import uvloop
 
-        uvloop.run(serve_node(app, config, sockets, stop))
+        uvloop.run(serve_node(app, config, sockets, parent))
     else:
-        asyncio.run(serve_node(app, config, sockets, stop))
+        asyncio.run(serve_node(app, config, sockets, parent))
+
+
+def front_factory(
+    app: Quart, config: Config, board_fast_path: bool = True
+) -> tuple[Callable[[], FrontProtocol], HypercornBridge]:
+    """The protocol factory for this node's listening sockets (the app must have started),
+    and the bridge to drain on shutdown. Without the fast path every request but a live
+    upgrade goes through Hypercorn (the reference the differential tests compare with)."""
+    services = app.extensions["leaderboard"]
+    bridge = HypercornBridge(app, config)
+    board = (
+        BoardResponder(services.board, served_metrics(services.metrics))
+        if board_fast_path
+        else None
+    )
+    handoff = Handoff(bridge.adopt, services.live.protocol, REQUEST_LINE_SECONDS, board)
+    return (lambda: FrontProtocol(handoff)), bridge
 
 
 async def serve_node(
-    app: Quart, config: Config, sockets: Sockets, stop: EventType | None = None
+    app: Quart, config: Config, sockets: Sockets, parent: int | None = None
 ) -> None:
+    """Serve until SIGTERM (or SIGINT when not supervised), or until the supervisor
+    ``parent`` is gone."""
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
-    for signame in ("SIGTERM", "SIGINT"):
+    for sig in (signal.SIGTERM,) if parent is not None else (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, ValueError):
-            loop.add_signal_handler(getattr(signal, signame), stopping.set)
+            loop.add_signal_handler(sig, stopping.set)
 
     await app.startup()
     servers: list[asyncio.Server] = []
+    watcher = asyncio.create_task(_watch_parent(parent, stopping)) if parent else None
     try:
-        services = app.extensions["leaderboard"]
-        live = services.live
-        bridge = HypercornBridge(app, config)
-        board = BoardResponder(services.board, served_metrics(services.metrics))
-        handoff = Handoff(bridge.adopt, live.protocol, REQUEST_LINE_SECONDS, board)
+        factory, bridge = front_factory(app, config)
         for sock in sockets.insecure_sockets:
-            server = await loop.create_server(
-                lambda: FrontProtocol(handoff), sock=sock, backlog=config.backlog
-            )
+            server = await loop.create_server(factory, sock=sock, backlog=config.backlog)
             servers.append(server)
             host, port = sock.getsockname()[:2]
             await config.log.info(f"Running on http://{host}:{port} (CTRL + C to quit)")
-        await _until(stopping, stop)
+        await stopping.wait()
         for server in servers:
             server.close()
-        await live.close()
+        await app.extensions["leaderboard"].live.close()
         await bridge.shutdown(config.graceful_timeout)
     finally:
+        if watcher is not None:
+            watcher.cancel()
         await app.shutdown()
 
 
-async def _until(stopping: asyncio.Event, stop: EventType | None) -> None:
-    """Wait for this process's signal, or the supervisor's stop event."""
-    while not stopping.is_set():
-        if stop is not None and stop.is_set():
-            return
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(0.1 if stop is not None else None):
-                await stopping.wait()
+async def _watch_parent(parent: int, stopping: asyncio.Event) -> None:
+    """Where the kernel cannot signal us when the supervisor dies (not Linux), notice it:
+    there is nothing to wait on for another process's end but its pid changing."""
+    while parent_alive(parent):  # noqa: ASYNC110
+        await asyncio.sleep(PARENT_CHECK_SECONDS)
+    stopping.set()

@@ -10,6 +10,7 @@ LIVE_PATH = "/api/leaderboard/live"
 class Close(IntEnum):
     NORMAL = 1000
     GOING_AWAY = 1001  # the node is shutting down: reconnect (to any node) with backoff
+    INVALID_DATA = 1007  # a text message that is not UTF-8 (RFC 6455 §8.1)
     MESSAGE_TOO_BIG = 1009  # sent by the WebSocket layer for a frame over the size limit
     INTERNAL_ERROR = 1011
     UNAUTHORIZED = 4001  # missing or invalid token: log in again, do not retry as is

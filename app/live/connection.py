@@ -4,6 +4,10 @@ Built on the ``websockets`` library's Sans-I/O ``ServerProtocol`` (handshake, fr
 control frames, the closing handshake) under a plain asyncio protocol, so a broadcast is a
 ``transport.write`` of bytes encoded once (see frames.py) and never awaits a client.
 
+Until the upgrade request is answered, the library is given that request and nothing after
+it: it would read any bytes sent without waiting for the answer as frames of a connection that
+is not open yet, and fail on them (an unanswered refusal, a traceback per connection).
+
 Back-pressure: the write-buffer high-water mark is 0, so ``pause_writing`` fires as soon as the
 kernel does not take a whole frame. While paused, the connection keeps only the newest unsent
 frame (the top 10 is state, older snapshots are worthless) and the hub closes it once it has
@@ -22,12 +26,14 @@ from enum import Enum
 from typing import Protocol, cast
 from urllib.parse import parse_qs, urlsplit
 
+from websockets.exceptions import InvalidMessage
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
 from app.live import codes, frames
+from app.live.codes import Close
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +45,9 @@ _WS_LOG.setLevel(logging.WARNING)
 CLOSE_GRACE_SECONDS = 2.0
 # Replies (PONG, errors) still go out while a client is not reading; past this it is dropped.
 MAX_BUFFERED_BYTES = 64 * 1024
+# The upgrade request may not be larger (Hypercorn's own limit for a request head).
+MAX_HANDSHAKE_BYTES = 16 * 1024
+_BAD_REQUEST = "Failed to open a WebSocket connection: did not receive a valid HTTP request.\n"
 _LINGER_RESET = struct.pack("ii", 1, 0)
 
 
@@ -90,6 +99,8 @@ class LiveConnection(asyncio.Protocol):
         self._owner = owner
         self._ws = ServerProtocol(max_size=max_frame_bytes, logger=_WS_LOG)
         self._transport: asyncio.Transport | None = None
+        self._head: bytearray | None = bytearray()  # the upgrade request, until answered
+        self._answered = False  # an HTTP response went out for the upgrade request
         self._pending: bytes | None = None
         self._fragments: list[bytes] = []
         self._binary = False
@@ -108,8 +119,11 @@ class LiveConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         try:
-            self._ws.receive_data(data)
-            self._process_events()
+            if self._head is not None:
+                self._receive_handshake(data)
+            else:
+                self._ws.receive_data(data)
+                self._process_events()
         except Exception:
             # Never let one client's bytes break the node; never show it a traceback.
             log.exception("live connection failed; dropping it")
@@ -192,6 +206,36 @@ class LiveConnection(asyncio.Protocol):
 
     # -- inside ------------------------------------------------------------------------------
 
+    def _receive_handshake(self, data: bytes) -> None:
+        """Feed the library the upgrade request, and what follows only once it is accepted."""
+        head = self._head
+        assert head is not None
+        seen = len(head)
+        head += data
+        end = head.find(b"\r\n\r\n", max(0, seen - 3))
+        if end < 0:
+            if len(head) > MAX_HANDSHAKE_BYTES:
+                self._head = None
+                self._ws.send_response(
+                    self._ws.reject(431, "Failed to open a WebSocket connection: too large.\n")
+                )
+                self._flush()
+                return
+            self._ws.receive_data(data)  # a line the library refuses is answered at once
+            self._process_events()
+            if self._ws.handshake_exc is not None:
+                self._head = None
+            return
+        cut = end + 4 - seen
+        self._head = None
+        self._ws.receive_data(data[:cut])
+        self._process_events()
+        if cut < len(data) and self._ws.state is State.OPEN:
+            # Frames sent without waiting for the 101 (legal for a client that trusts it).
+            self._ws.receive_data(data[cut:])
+            self._process_events()
+        # After a refusal the rest is dropped: the answer says Connection: close.
+
     def _process_events(self) -> None:
         for event in self._ws.events_received():
             if isinstance(event, Request):
@@ -242,6 +286,13 @@ class LiveConnection(asyncio.Protocol):
                 self._on_message(message)
 
     def _on_message(self, data: bytes) -> None:
+        if not self._binary:
+            try:
+                data.decode()
+            except UnicodeDecodeError:
+                # RFC 6455 §8.1: a text message that is not UTF-8 fails the connection.
+                self.close(Close.INVALID_DATA, "Text messages must be UTF-8.")
+                return
         parsed = None if self._binary else frames.parse_client_frame(data)
         if parsed is None:
             self._error(codes.BAD_FRAME, 'Send JSON text frames like {"type":"PONG"}.')
@@ -273,8 +324,13 @@ class LiveConnection(asyncio.Protocol):
             return
         for data in self._ws.data_to_send():
             if data:
+                self._answered = True
                 transport.write(data)
             else:
+                if self._unanswered_bad_request():
+                    # The library closes without a word on a request it cannot parse (a
+                    # body, Transfer-Encoding, a malformed line): say 400, as any server would.
+                    transport.write(self._ws.reject(400, _BAD_REQUEST).serialize())
                 transport.close()  # the library's end of stream: the server closes TCP
         if self._ws.close_expected() and self._abort_timer is None:
             if self.is_open:  # the library is closing (client's close frame, oversize frame)
@@ -283,3 +339,12 @@ class LiveConnection(asyncio.Protocol):
             self._abort_timer = asyncio.get_running_loop().call_later(
                 CLOSE_GRACE_SECONDS, self.abort
             )
+
+    def _unanswered_bad_request(self) -> bool:
+        error = self._ws.handshake_exc
+        return (
+            self.phase is Phase.HANDSHAKE
+            and not self._answered
+            and isinstance(error, InvalidMessage)
+            and not isinstance(error.__cause__, EOFError)  # the client left mid-request
+        )

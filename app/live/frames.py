@@ -7,24 +7,17 @@ change instead of once per client is what keeps a broadcast cheap.
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass
 
 import orjson
-
-_FIN_TEXT = 0x81
+from websockets.frames import Frame, Opcode
 
 
 def text_frame(payload: bytes) -> bytes:
     """A complete, unmasked, unfragmented WebSocket text frame carrying ``payload``."""
-    length = len(payload)
-    if length < 126:
-        header = struct.pack("!BB", _FIN_TEXT, length)
-    elif length < 1 << 16:
-        header = struct.pack("!BBH", _FIN_TEXT, 126, length)
-    else:
-        header = struct.pack("!BBQ", _FIN_TEXT, 127, length)
-    return header + payload
+    # The library's encoder, ~1.5 us slower than packing the header by hand: nothing next
+    # to a broadcast, which builds one frame per change (and ~100 us to push it to 2,000).
+    return Frame(Opcode.TEXT, payload).serialize(mask=False)
 
 
 PING = text_frame(b'{"type":"PING"}')

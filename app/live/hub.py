@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from app.core.board import Snapshot
+from app.core.periodic import Periodic
 from app.live import frames
 from app.live.codes import Close
 from app.live.connection import LiveConnection, Phase
@@ -22,7 +23,6 @@ from app.live.connection import LiveConnection, Phase
 class HubTimings:
     ping_interval: float
     pong_timeout: float
-    auth_timeout: float
     send_timeout: float
 
     @property
@@ -42,7 +42,6 @@ class Hub:
         self._by_user: dict[str, list[LiveConnection]] = {}
         self._next_ping = 0.0
         self._emptied = asyncio.Event()
-        self.broadcasts = 0
 
     # -- membership ---------------------------------------------------------------------------
 
@@ -100,7 +99,6 @@ class Hub:
     def publish(self, snapshot: Snapshot) -> None:
         """Board listener: one encoding, one non-blocking write per authenticated socket."""
         frame = frames.text_frame(snapshot.message)
-        self.broadcasts += 1
         for conn in self._live:
             conn.push(frame)
 
@@ -123,12 +121,17 @@ class Hub:
             elif conn.paused_since is not None and now - conn.paused_since > t.send_timeout:
                 conn.close(Close.TOO_SLOW, "Not reading its messages.")
 
-    async def run_sweeps(self) -> None:
+    def start_sweeps(self, periodic: Periodic) -> None:
+        """Sweep deadlines (and ping) every ``sweep_interval``; the first ping goes out one
+        ping interval from now."""
         loop = asyncio.get_running_loop()
         self._next_ping = loop.time() + self.timings.ping_interval
-        while True:
-            await asyncio.sleep(self.timings.sweep_interval)
-            self.sweep(loop.time())
+        periodic.every(
+            self.timings.sweep_interval, lambda: self._sweep_now(loop), name="live-sweeps"
+        )
+
+    async def _sweep_now(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.sweep(loop.time())
 
     async def close_all(self, code: int, reason: str, grace: float) -> None:
         """Close every socket (e.g. 1001 on shutdown); after ``grace`` seconds drop the rest."""

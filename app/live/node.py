@@ -59,7 +59,6 @@ class LiveNode:
             HubTimings(
                 ping_interval=settings.ws_ping_interval_seconds,
                 pong_timeout=settings.ws_pong_timeout_seconds,
-                auth_timeout=settings.ws_auth_timeout_seconds,
                 send_timeout=settings.ws_send_timeout_seconds,
             ),
             max_connections=settings.ws_max_connections,
@@ -68,7 +67,6 @@ class LiveNode:
         # Per node and in memory: counting attempts must cost no I/O before the upgrade.
         self._attempts = LocalSlidingWindow()
         self._auth_tasks: set[asyncio.Task[None]] = set()
-        self._tasks: list[asyncio.Task[None]] = []
         self._periodic = Periodic()
         self._unlisten: Callable[[], None] | None = None
         self.accepting = True
@@ -79,7 +77,7 @@ class LiveNode:
 
     def start(self) -> None:
         self._unlisten = self._board.listen(self.hub.publish)
-        self._tasks.append(asyncio.create_task(self.hub.run_sweeps(), name="live-sweeps"))
+        self.hub.start_sweeps(self._periodic)
         self._periodic.every(0.5, self.registry.flush, name="live-registry-flush")
 
     def protocol(self) -> LiveConnection:
@@ -103,9 +101,7 @@ class LiveNode:
         for task in self._auth_tasks:
             task.cancel()
         await self.hub.close_all(Close.GOING_AWAY, "Server shutting down; reconnect.", grace)
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, *self._auth_tasks, return_exceptions=True)
+        await asyncio.gather(*self._auth_tasks, return_exceptions=True)
         await self._periodic.stop()
         await self.registry.flush()
 
