@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from app.core.board import Snapshot, message_from_users, snapshot_from_message
 from app.core.boards import (
     ALL_PERIOD,
     ALL_TIME,
@@ -25,7 +26,7 @@ from app.core.boards import (
 )
 from app.core.errors import DomainError, InvalidInput
 from app.core.ports import BoardRankings, BoardStore, RankedRow, RankedRun
-from app.core.ranking import iso
+from app.core.ranking import TOP_N, iso
 
 RECENT_COMPLETIONS = 20
 
@@ -258,3 +259,21 @@ async def public_profile(
             for c in await store.recent(user.user_id, RECENT_COMPLETIONS)
         ],
     }
+
+
+async def database_top(store: BoardStore, board_id: str, period: str) -> Snapshot:
+    """A board's top 10 in a period as PostgreSQL holds it, as a message built here (epoch
+    "0": any message Redis publishes replaces it)."""
+    run = await store.page(board_id, period, TOP_N, None)
+    reached = [r.key.reached_at for r in run.rows]
+    return snapshot_from_message(
+        message_from_users(
+            [
+                {"userId": r.user_id, "username": r.username, "score": r.score, "rank": r.rank}
+                for r in run.rows
+            ],
+            iso(max(reached)) if reached else None,
+            board_id,
+            period,
+        )
+    )

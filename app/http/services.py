@@ -14,8 +14,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from app.core.board import Board
-from app.core.board_reads import BoardCatalog
+from app.core.board import Board, Boards
+from app.core.board_reads import BoardCatalog, database_top
 from app.core.catalog import Catalog
 from app.core.passwords import Passwords
 from app.core.periodic import Periodic
@@ -29,6 +29,7 @@ from app.db.pool import keep_session as keep_session  # perf/ imports it from he
 from app.db.profiles import PgProfiles
 from app.live.node import LiveNode
 from app.obs.metrics import Metrics
+from app.redis.board_cache import BoardCache
 from app.redis.broker import Subscription
 from app.redis.health import RedisHealth
 from app.redis.keys import Keys
@@ -50,7 +51,8 @@ class Services:
     keys: Keys
     scripts: Scripts
     health: RedisHealth
-    board: Board
+    board: Board  # the all-time board (the fast path serves it)
+    boards: Boards
     catalog: Catalog
     board_catalog: BoardCatalog
     boards_db: PgBoards
@@ -59,6 +61,7 @@ class Services:
     profiles: PgProfiles
     limiter: RateLimiter
     leaderboard: LeaderboardCache
+    board_cache: BoardCache
     passwords: Passwords
     subscription: Subscription
     live: LiveNode
@@ -115,7 +118,18 @@ class Services:
         registry = Registry(redis, keys, LiveNode.new_node_id(), settings.ws_max_per_user)
         with contextlib.suppress(RedisError, OSError):
             await registry.load()
-        live = LiveNode(settings, board, registry, leaderboard.snapshot)
+        boards = Boards(board)
+        boards_db = PgBoards(read_pool)
+        board_cache = BoardCache(
+            redis=redis,
+            keys=keys,
+            boards=boards,
+            catalog=board_catalog,
+            health=health,
+            all_time=leaderboard.snapshot,
+            database_top=lambda board_id, period: database_top(boards_db, board_id, period),
+        )
+        live = LiveNode(settings, boards, registry, board_cache.snapshot, board_cache.is_live)
         metrics = Metrics()
         pools = {"primary": pool} | ({"replica": read_pool} if read_pool is not pool else {})
         metrics.observe_pools(pools)
@@ -131,9 +145,10 @@ class Services:
             scripts=scripts,
             health=health,
             board=board,
+            boards=boards,
             catalog=catalog,
             board_catalog=board_catalog,
-            boards_db=PgBoards(read_pool),
+            boards_db=boards_db,
             accounts=PgAccounts(pool),
             completions=PgCompletions(pool, DbTimeouts.from_settings(settings)),
             profiles=PgProfiles(pool),
@@ -141,9 +156,10 @@ class Services:
                 Scripts(gate_redis, keys), keys, health, settings.rate_limit_window_seconds
             ),
             leaderboard=leaderboard,
+            board_cache=board_cache,
             passwords=Passwords(settings.password_time_cost, settings.password_memory_kib),
             subscription=Subscription(
-                subscriber_redis, keys, board, health, {registry.control_channel: live.on_control}
+                subscriber_redis, keys, boards, health, {registry.control_channel: live.on_control}
             ),
             live=live,
             metrics=metrics,

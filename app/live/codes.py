@@ -27,3 +27,4 @@ BAD_FRAME = "BAD_FRAME"  # not a JSON object with a string "type", or a binary f
 UNKNOWN_TYPE = "UNKNOWN_TYPE"
 NOT_AUTHENTICATED = "NOT_AUTHENTICATED"  # a frame other than AUTH/PING before authenticating
 ALREADY_AUTHENTICATED = "ALREADY_AUTHENTICATED"
+BOARD_NOT_FOUND = "BOARD_NOT_FOUND"  # SUBSCRIBE named a board that does not exist (or ended)

@@ -32,6 +32,7 @@ from websockets.http11 import Request, Response
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
+from app.core.boards import ALL_TIME
 from app.live import codes, frames
 from app.live.codes import Close
 
@@ -49,6 +50,8 @@ MAX_BUFFERED_BYTES = 64 * 1024
 MAX_HANDSHAKE_BYTES = 16 * 1024
 _BAD_REQUEST = "Failed to open a WebSocket connection: did not receive a valid HTTP request.\n"
 _LINGER_RESET = struct.pack("ii", 1, 0)
+# A board id is a slug of at most 40 characters; a longer name is cut before it is looked up.
+MAX_BOARD_CHARS = 40
 
 
 class Phase(Enum):
@@ -79,6 +82,9 @@ class Owner(Protocol):
 
     def authenticate(self, conn: LiveConnection, token: str) -> None: ...
 
+    def subscribe(self, conn: LiveConnection, board: str) -> None:
+        """Switch an authenticated connection to another board (SUBSCRIBE)."""
+
     def closing(self, conn: LiveConnection) -> None: ...
 
     def closed(self, conn: LiveConnection) -> None: ...
@@ -91,6 +97,7 @@ class LiveConnection(asyncio.Protocol):
         self.peer = "unknown"
         self.forwarded_for: str | None = None  # X-Forwarded-For of the upgrade request
         self.user_id: str | None = None
+        self.board = ALL_TIME  # the board whose changes it receives (?board=, SUBSCRIBE)
         self.opened_at = 0.0
         self.auth_deadline: float | None = None
         self.pong_deadline: float | None = None
@@ -250,6 +257,8 @@ class LiveConnection(asyncio.Protocol):
         try:
             if target.path != codes.LIVE_PATH:
                 raise Refusal(404, "Not found.\n")
+            query = parse_qs(target.query)
+            self.board = query.get("board", [ALL_TIME])[0][:MAX_BOARD_CHARS]
             self.forwarded_for = request.headers.get("X-Forwarded-For")
             self._owner.admit(self)
         except Refusal as refusal:
@@ -265,7 +274,7 @@ class LiveConnection(asyncio.Protocol):
         self.phase = Phase.AUTH
         self.opened_at = asyncio.get_running_loop().time()
         self._owner.opened(self)
-        tokens = parse_qs(target.query).get("token")
+        tokens = query.get("token")
         if tokens:
             self._start_auth(tokens[0])
         else:
@@ -305,6 +314,8 @@ class LiveConnection(asyncio.Protocol):
                 self._error(codes.ALREADY_AUTHENTICATED, "This connection is authenticated.")
             else:
                 self._start_auth(parsed.token or "")
+        elif parsed.type == "SUBSCRIBE" and self.phase is Phase.LIVE:
+            self._owner.subscribe(self, (parsed.board or "")[:MAX_BOARD_CHARS])
         elif self.phase is Phase.AUTH:
             self._error(codes.NOT_AUTHENTICATED, 'Send {"type":"AUTH","token":"..."} first.')
         else:

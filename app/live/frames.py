@@ -28,12 +28,18 @@ def error_frame(code: str, message: str) -> bytes:
     return text_frame(orjson.dumps({"type": "ERROR", "code": code, "message": message}))
 
 
+def subscribed_frame(board: str, period: str) -> bytes:
+    """The answer to SUBSCRIBE; the board's current LEADERBOARD_UPDATE follows it."""
+    return text_frame(orjson.dumps({"type": "SUBSCRIBED", "board": board, "period": period}))
+
+
 @dataclass(frozen=True)
 class ClientFrame:
     """A client message that parsed as a JSON object with a string ``type``."""
 
     type: str
     token: str | None
+    board: str | None = None  # SUBSCRIBE's board
 
 
 def parse_client_frame(data: bytes) -> ClientFrame | None:
@@ -45,4 +51,9 @@ def parse_client_frame(data: bytes) -> ClientFrame | None:
     if not isinstance(parsed, dict) or not isinstance(parsed.get("type"), str):
         return None
     token = parsed.get("token")
-    return ClientFrame(parsed["type"], token if isinstance(token, str) else None)
+    board = parsed.get("board")
+    return ClientFrame(
+        parsed["type"],
+        token if isinstance(token, str) else None,
+        board if isinstance(board, str) else None,
+    )

@@ -1,7 +1,8 @@
 """This node's live sockets: broadcast, heartbeat and deadlines. Knows nothing of Redis.
 
-A broadcast encodes the frame once and hands the same bytes to every socket without awaiting
-any of them (``LiveConnection.push``), so a slow or dead client costs the others nothing.
+A broadcast encodes the frame once and hands the same bytes to every socket watching that
+board without awaiting any of them (``LiveConnection.push``), so a slow or dead client costs
+the others nothing. Each socket watches one board at a time (``conn.board``).
 Deadlines (auth, pong, send) are checked by one periodic sweep rather than a timer per socket.
 """
 
@@ -37,7 +38,9 @@ class Hub:
         self.max_connections = max_connections
         self.max_per_user = max_per_user
         self._open: set[LiveConnection] = set()  # every socket past the handshake
-        self._live: dict[LiveConnection, None] = {}  # authenticated; ordered for broadcast
+        self._live: dict[LiveConnection, None] = {}  # authenticated
+        # Authenticated sockets by the board they watch; ordered for broadcast.
+        self._watching: dict[str, dict[LiveConnection, None]] = {}
         self._by_id: dict[str, LiveConnection] = {}
         self._by_user: dict[str, list[LiveConnection]] = {}
         self._next_ping = 0.0
@@ -65,15 +68,38 @@ class Hub:
         first = frames.text_frame(snapshot.message) if snapshot is not None else b""
         conn.go_live(user_id, first)
         self._live[conn] = None
+        self._watching.setdefault(conn.board, {})[conn] = None
         same_user = self._by_user.setdefault(user_id, [])
         same_user.append(conn)
         # Cross-node limits live in the registry; this holds even while Redis is away.
         for oldest in same_user[: max(0, len(same_user) - self.max_per_user)]:
             oldest.close(Close.REPLACED, "Replaced by a newer connection of this user.")
 
+    def watch(self, conn: LiveConnection, snapshot: Snapshot) -> None:
+        """Move a live socket to ``snapshot``'s board: say so, send that board's current
+        message, and from then on that board's changes only (in one step: no gap)."""
+        if conn not in self._live:
+            return  # closing meanwhile
+        self._unwatch(conn)
+        conn.board = snapshot.board
+        self._watching.setdefault(conn.board, {})[conn] = None
+        conn.write(frames.subscribed_frame(snapshot.board, snapshot.period))
+        conn.push(frames.text_frame(snapshot.message))
+
+    def watchers(self, board: str) -> int:
+        return len(self._watching.get(board, ()))
+
+    def _unwatch(self, conn: LiveConnection) -> None:
+        watching = self._watching.get(conn.board)
+        if watching is not None:
+            watching.pop(conn, None)
+            if not watching:
+                del self._watching[conn.board]
+
     def leave(self, conn: LiveConnection) -> None:
         """Stop sending to ``conn`` (it is closing); it still counts until its socket is gone."""
         self._live.pop(conn, None)
+        self._unwatch(conn)
         if conn.user_id is not None:
             same_user = self._by_user.get(conn.user_id)
             if same_user and conn in same_user:
@@ -97,9 +123,12 @@ class Hub:
     # -- traffic ------------------------------------------------------------------------------
 
     def publish(self, snapshot: Snapshot) -> None:
-        """Board listener: one encoding, one non-blocking write per authenticated socket."""
+        """Board listener: one encoding, one non-blocking write per socket watching it."""
+        watching = self._watching.get(snapshot.board)
+        if not watching:
+            return
         frame = frames.text_frame(snapshot.message)
-        for conn in self._live:
+        for conn in watching:
             conn.push(frame)
 
     def sweep(self, now: float) -> None:

@@ -1,5 +1,5 @@
 """The live endpoint of this node: joins the hub (local sockets), the registry (limits across
-nodes), the board (the current top 10) and token checks. One per server process."""
+nodes), the boards (each board's current top 10) and token checks. One per server process."""
 
 from __future__ import annotations
 
@@ -8,13 +8,14 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable
 
-from app.core.board import Board, Snapshot
+from app.core.board import Boards, Snapshot
 from app.core.client_ip import client_ip
 from app.core.errors import DomainError, TokenExpired, Unauthorized
 from app.core.periodic import Periodic
 from app.core.ports import retry_after_seconds
 from app.core.settings import Settings
 from app.core.tokens import verify_access_token
+from app.live import codes, frames
 from app.live.codes import Close
 from app.live.connection import LiveConnection, Phase, Refusal
 from app.live.hub import Hub, HubTimings
@@ -23,7 +24,9 @@ from app.redis.rate_gate import LocalSlidingWindow
 
 log = logging.getLogger(__name__)
 
-SnapshotSource = Callable[[], Awaitable[Snapshot]]
+# A board's current message (memory, else Redis, else PostgreSQL); raises BoardNotFound.
+SnapshotSource = Callable[[str], Awaitable[Snapshot]]
+BoardCheck = Callable[[str], bool]  # whether a board id names a board counting now
 
 _RETRY_WHEN_FULL_SECONDS = 5
 _MINUTE_MS = 60_000
@@ -46,14 +49,16 @@ class LiveNode:
     def __init__(
         self,
         settings: Settings,
-        board: Board,
+        boards: Boards,
         registry: Registry,
         current_snapshot: SnapshotSource,
+        board_exists: BoardCheck,
     ) -> None:
         self._settings = settings
-        self._board = board
+        self._boards = boards
         self.registry = registry
         self._current_snapshot = current_snapshot
+        self._board_exists = board_exists
         self.auth_timeout = settings.ws_auth_timeout_seconds
         self.hub = Hub(
             HubTimings(
@@ -66,7 +71,7 @@ class LiveNode:
         )
         # Per node and in memory: counting attempts must cost no I/O before the upgrade.
         self._attempts = LocalSlidingWindow()
-        self._auth_tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
         self._periodic = Periodic()
         self._unlisten: Callable[[], None] | None = None
         self.accepting = True
@@ -76,7 +81,7 @@ class LiveNode:
         return secrets.token_hex(6)
 
     def start(self) -> None:
-        self._unlisten = self._board.listen(self.hub.publish)
+        self._unlisten = self._boards.listen(self.hub.publish)
         self.hub.start_sweeps(self._periodic)
         self._periodic.every(0.5, self.registry.flush, name="live-registry-flush")
 
@@ -98,10 +103,10 @@ class LiveNode:
         if self._unlisten is not None:
             self._unlisten()
             self._unlisten = None
-        for task in self._auth_tasks:
+        for task in self._tasks:
             task.cancel()
         await self.hub.close_all(Close.GOING_AWAY, "Server shutting down; reconnect.", grace)
-        await asyncio.gather(*self._auth_tasks, return_exceptions=True)
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._periodic.stop()
         await self.registry.flush()
 
@@ -119,14 +124,24 @@ class LiveNode:
             raise Refusal(429, "Too many connection attempts; retry later.\n", retry)
         if not self.hub.has_room():
             raise Refusal(503, "This server is full; retry later.\n", _RETRY_WHEN_FULL_SECONDS)
+        if not self._board_exists(conn.board):
+            raise Refusal(404, "No such board.\n")
 
     def opened(self, conn: LiveConnection) -> None:
         self.hub.add(conn)
 
     def authenticate(self, conn: LiveConnection, token: str) -> None:
         task = asyncio.create_task(self._authenticate(conn, token))
-        self._auth_tasks.add(task)
-        task.add_done_callback(self._auth_tasks.discard)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def subscribe(self, conn: LiveConnection, board: str) -> None:
+        if not self._board_exists(board):
+            conn.write(frames.error_frame(codes.BOARD_NOT_FOUND, f"There is no board {board!r}."))
+            return
+        task = asyncio.create_task(self._subscribe(conn, board))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def closing(self, conn: LiveConnection) -> None:
         self.hub.leave(conn)
@@ -146,7 +161,7 @@ class LiveNode:
             return
         try:
             evicted = await self.registry.register(identity.user_id, conn.id)
-            snapshot = await self._current_snapshot()
+            snapshot = await self._current_snapshot(conn.board)
         except Exception:
             log.exception("could not start a live connection")
             conn.close(Close.INTERNAL_ERROR, "Try again later.")
@@ -155,9 +170,27 @@ class LiveNode:
             # Closed while we waited; its registry entry must not count against the user.
             self.registry.forget(identity.user_id, conn.id)
             return
-        current = self._board.current
-        if current is not None and current.order >= snapshot.order:
-            snapshot = current
+        snapshot = self._newest(snapshot)
         mine = [m.conn_id for m in evicted if m.node_id == self.registry.node_id]
         self.hub.close_ids(mine, Close.REPLACED, "Replaced by a newer connection of this user.")
         self.hub.activate(conn, identity.user_id, snapshot)
+
+    async def _subscribe(self, conn: LiveConnection, board: str) -> None:
+        try:
+            snapshot = await self._current_snapshot(board)
+        except DomainError as error:
+            conn.write(frames.error_frame(codes.BOARD_NOT_FOUND, error.message))
+            return
+        except Exception:
+            log.exception("could not switch a live connection to board %s", board)
+            conn.write(frames.error_frame("INTERNAL_ERROR", "Try again later."))
+            return
+        self.hub.watch(conn, self._newest(snapshot))
+
+    def _newest(self, snapshot: Snapshot) -> Snapshot:
+        """The snapshot read, or this node's copy of that board if a newer one arrived while
+        it was being read (its subscription is already delivering that board's changes)."""
+        current = self._boards.get(snapshot.board).current
+        if current is not None and current.order >= snapshot.order:
+            return current
+        return snapshot

@@ -1,4 +1,4 @@
-"""This node's one Redis subscription: every published top-10 message goes to the board.
+"""This node's one Redis subscription: every published top-10 message goes to its board.
 
 After a lost subscription it resubscribes with backoff and then re-reads the stored message,
 so a change published while it was away is not missed (versions make the re-read harmless).
@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from app.core.board import Board
+from app.core.board import Boards
 from app.redis.health import RedisHealth
 from app.redis.keys import Keys
 
@@ -27,13 +27,13 @@ class Subscription:
         self,
         redis: Redis,
         keys: Keys,
-        board: Board,
+        boards: Boards,
         health: RedisHealth,
         control: Mapping[str, Callable[[bytes], None]] | None = None,
     ) -> None:
         self._redis = redis
         self._keys = keys
-        self._board = board
+        self._board = boards  # routes each message to the board it names
         # Further channels on the same connection (the live node's control channel), so a
         # process still holds one subscription.
         self._control = {name.encode(): handler for name, handler in (control or {}).items()}
