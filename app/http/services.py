@@ -24,6 +24,7 @@ from app.db.profiles import PgProfiles
 from app.live.node import LiveNode
 from app.obs.metrics import Metrics
 from app.redis.broker import Subscription
+from app.redis.client import redis_from_url
 from app.redis.health import RedisHealth
 from app.redis.keys import Keys
 from app.redis.live_registry import Registry
@@ -65,14 +66,14 @@ class Services:
         read_pool = pool
         if settings.read_database_url:
             read_pool = await create_pool(settings.read_database_url, settings)
-        redis = Redis.from_url(
+        redis = redis_from_url(
             settings.redis_url,
             socket_timeout=settings.redis_timeout_seconds,
             socket_connect_timeout=settings.redis_timeout_seconds,
         )
         # The subscriber waits for messages indefinitely, so it must not share the short
         # timeout; its own PINGs detect a dead connection instead.
-        subscriber_redis = Redis.from_url(
+        subscriber_redis = redis_from_url(
             settings.redis_url, socket_connect_timeout=settings.redis_timeout_seconds
         )
         keys = Keys(settings.redis_namespace)
