@@ -105,6 +105,7 @@ class Services:
         metrics.observe_pools(pools)
         metrics.observe_redis(health)
         metrics.observe_live(lambda: live.hub.count)
+        live.hub.after_broadcast = metrics.observe_broadcast
         metrics.observe_board(board, lambda: live.hub.live_count)
         services = cls(
             settings=settings,

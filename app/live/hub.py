@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from app.core.board import Snapshot
@@ -43,6 +43,8 @@ class Hub:
         self._next_ping = 0.0
         self._emptied = asyncio.Event()
         self.broadcasts = 0
+        # Called once a broadcast's frame is written to every socket (the latency metric).
+        self.after_broadcast: Callable[[Snapshot], None] | None = None
 
     # -- membership ---------------------------------------------------------------------------
 
@@ -103,6 +105,8 @@ class Hub:
         self.broadcasts += 1
         for conn in self._live:
             conn.push(frame)
+        if self.after_broadcast is not None and self._live:
+            self.after_broadcast(snapshot)
 
     def sweep(self, now: float) -> None:
         """Send due PINGs and close sockets past a deadline."""
