@@ -215,6 +215,39 @@ async def test_tls_is_1_2_or_newer_with_forward_secret_aead_ciphers_only(
         await handshake(ssl.create_default_context())
 
 
+async def test_the_page_works_over_https_with_its_live_socket_on_wss(
+    cluster: dict[str, Any],
+) -> None:
+    import shutil
+
+    chromium = shutil.which("chromium")
+    playwright_api = pytest.importorskip("playwright.async_api")
+    if chromium is None:
+        pytest.skip("no Chromium (apt-get install chromium)")
+    sockets: list[str] = []
+    async with playwright_api.async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=chromium, args=["--no-sandbox", "--disable-gpu"]
+        )
+        try:
+            # Chromium keeps its own trust store; the certificate itself is verified against
+            # the development CA by the other tests here.
+            context = await browser.new_context(ignore_https_errors=True)
+            page = await context.new_page()
+            page.on("websocket", lambda ws: sockets.append(ws.url))
+            await page.goto(cluster["url"] + "/")
+            await page.fill("#username", "httpsplayer")
+            await page.fill("#password", "password123")
+            await page.click("#signup-button")
+            await page.wait_for_function(
+                "() => document.getElementById('connection').textContent.startsWith('Live')",
+                timeout=15_000,
+            )
+        finally:
+            await browser.close()
+    assert sockets and all(url.startswith("wss://127.0.0.1:") for url in sockets), sockets
+
+
 async def test_with_redis_down_a_node_reads_the_board_from_the_replica(
     cluster: dict[str, Any],
 ) -> None:
