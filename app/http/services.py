@@ -31,6 +31,7 @@ from app.live.node import LiveNode
 from app.obs.metrics import Metrics
 from app.redis.board_cache import BoardCache
 from app.redis.broker import Subscription
+from app.redis.client import redis_from_url
 from app.redis.health import RedisHealth
 from app.redis.keys import Keys
 from app.redis.live_registry import Registry
@@ -90,7 +91,7 @@ class Services:
         )
         # The subscriber waits for messages indefinitely, so it must not share the short
         # timeout; its own PINGs detect a dead connection instead.
-        subscriber_redis = Redis.from_url(
+        subscriber_redis = redis_from_url(
             settings.redis_url, socket_connect_timeout=settings.redis_timeout_seconds
         )
         keys = Keys(settings.redis_namespace)
@@ -135,6 +136,7 @@ class Services:
         metrics.observe_pools(pools)
         metrics.observe_redis(health)
         metrics.observe_live(lambda: live.hub.count)
+        live.hub.after_broadcast = metrics.observe_broadcast
         metrics.observe_board(board, lambda: live.hub.live_count)
         services = cls(
             settings=settings,
@@ -218,7 +220,7 @@ def redis_client(url: str, *, reply_timeout: float, connect_timeout: float) -> R
     redis-py would otherwise retry a timed-out command up to ten times: a slow Redis then
     holds a call for many timeouts, and a retry after the reply came late runs the script a
     second time (a rate-limit hit counted twice)."""
-    return Redis.from_url(
+    return redis_from_url(
         url,
         socket_timeout=reply_timeout,
         socket_connect_timeout=connect_timeout,

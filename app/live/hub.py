@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from app.core.board import Snapshot
@@ -45,6 +45,8 @@ class Hub:
         self._by_user: dict[str, list[LiveConnection]] = {}
         self._next_ping = 0.0
         self._emptied = asyncio.Event()
+        # Called once a broadcast's frame is written to every socket (the latency metric).
+        self.after_broadcast: Callable[[Snapshot], None] | None = None
 
     # -- membership ---------------------------------------------------------------------------
 
@@ -130,6 +132,8 @@ class Hub:
         frame = frames.text_frame(snapshot.message)
         for conn in watching:
             conn.push(frame)
+        if self.after_broadcast is not None and self._live:
+            self.after_broadcast(snapshot)
 
     def sweep(self, now: float) -> None:
         """Send due PINGs and close sockets past a deadline."""

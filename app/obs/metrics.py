@@ -12,14 +12,18 @@ Hooks for other modules (each a prometheus-client object):
 - ``metrics.ws_connections``: gauge of open WebSocket connections. ``observe_live`` wires it to
   the hub's count; without a hub, call ``.inc()`` on open and ``.dec()`` on close instead.
 - ``metrics.ws_messages_sent``: counter; ``.inc(n)`` when ``n`` frames went to sockets.
+- ``metrics.observe_broadcast(snapshot)``: the live hub calls it once a new top 10 is written
+  to its sockets (broadcast latency, below).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from typing import Protocol
 
 import asyncpg
+import orjson
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -51,6 +55,9 @@ LATENCY_BUCKETS = (
     5.0,
     10.0,
 )
+
+# Broadcast latency, from the commit to the frame written on this node (SPEC: < 100 ms).
+BROADCAST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
 class DependencyHealth(Protocol):
@@ -106,6 +113,18 @@ class Metrics:
             "New top-10 messages this node took and pushed to its clients.",
             registry=r,
         )
+        # Measured from the message's updatedAt (the database's clock at the commit that
+        # changed the top 10) to the moment this node has written the frame to its sockets, so
+        # it covers what a player waits for: Redis apply, pub/sub, this node's fan-out. It
+        # assumes the database's and the nodes' clocks agree (NTP keeps them within a few ms);
+        # a message that reports no commit (an empty board) is not observed.
+        self.broadcast_latency = Histogram(
+            "leaderboard_broadcast_latency_seconds",
+            "From the commit that changed the top 10 to its frame written to this node's "
+            "WebSocket clients.",
+            buckets=BROADCAST_BUCKETS,
+            registry=r,
+        )
         self.reconcile_runs = Counter(
             "leaderboard_reconcile_runs",
             "Reconcile passes run by this node, by mode and result.",
@@ -153,6 +172,15 @@ class Metrics:
             self.ws_messages_sent.inc(live_sockets())
 
         board.listen(taken)
+
+    def observe_broadcast(self, snapshot: Snapshot) -> None:
+        """A new top 10 was written to this node's sockets: time since its commit."""
+        committed = orjson.loads(snapshot.body).get("updatedAt")
+        if not committed:
+            return
+        age = datetime.now(UTC) - datetime.fromisoformat(committed)
+        # A clock a few ms behind the database's must not record a negative time.
+        self.broadcast_latency.observe(max(0.0, age.total_seconds()))
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -75,6 +75,9 @@ class RedisHealth:
         if self._down_since is None:
             return
         since, self._down_since = self._down_since, None
+        # Redis just answered: stop skipping it now, or the catch-up the listeners start would
+        # skip it too while the last failure's retry pause runs (and re-apply nothing).
+        self._retry_at = 0.0
         log.info("redis reachable again")
         for listener in list(self._recovery_listeners):
             listener(since)
