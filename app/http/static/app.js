@@ -700,6 +700,8 @@ async function completeAction(action, button) {
     message.dataset.kind = "success";
     message.textContent = `+${result.pointsEarned} points for “${action.name}”. You are rank ${result.rank}.`;
     state.aroundAt = 0; // the player moved: their neighbours are worth a fresh read
+    if (state.board) refreshAroundMe(state.board);
+    refreshTotal(true); // one more ranked player, perhaps, though the top 10 did not move
   } catch (error) {
     message.dataset.kind = "error";
     if (error.code === "ALREADY_COMPLETED") {
@@ -751,7 +753,13 @@ async function start() {
     if (!state.socket && state.accessToken) connectLive();
   });
   // The time left ticks down; at a boundary the live rollover message brings the new period.
-  state.clockTimer = setInterval(renderPeriodInfo, 30000);
+  // New tournaments appear with the boards list, read again now and then.
+  let ticks = 0;
+  state.clockTimer = setInterval(() => {
+    ticks += 1;
+    if (ticks % 4 === 0) loadBoards();
+    else renderPeriodInfo();
+  }, 15000);
   await Promise.all([loadBoards(), pollBoard()]);
   loadPeriods();
   refreshTotal(true);
