@@ -2,7 +2,7 @@
 -- top 10 if it changed. Used to seed a cold cache from PostgreSQL and by the reconciler.
 -- uses: lib_top10
 --
--- KEYS[1..7]  the leaderboard keys (see lib_top10.lua)
+-- KEYS[1..7]  the leaderboard keys (see lib_ranking.lua and lib_top10.lua)
 -- ARGV[1]     updatedAt for the message (ISO 8601)
 -- ARGV[2]     channel to publish on
 -- ARGV[3]     how many users the published board holds (10)

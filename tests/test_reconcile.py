@@ -43,8 +43,9 @@ async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
 def node(pool: asyncpg.Pool, redis: Redis, namespace: str, **options: object) -> Reconciler:
     """A reconciler as one node holds it (its own lock object)."""
     keys = Keys(namespace)
-    lock = ReconcileLock(redis, keys, **options)  # type: ignore[arg-type]
-    return Reconciler(pool=pool, redis=redis, keys=keys, scripts=Scripts(redis, keys), lock=lock)
+    scripts = Scripts(redis, keys)
+    lock = ReconcileLock(redis, scripts, keys, **options)  # type: ignore[arg-type]
+    return Reconciler(pool=pool, redis=redis, keys=keys, scripts=scripts, lock=lock)
 
 
 async def run_pass(reconciler: Reconciler, **kwargs: bool):  # type: ignore[no-untyped-def]
@@ -267,7 +268,8 @@ async def test_a_dead_holder_is_replaced_and_cannot_swap_after_losing_the_lock(
     app, pool, redis: Redis, namespace: str
 ) -> None:
     keys = Keys(namespace)
-    dead = ReconcileLock(redis, keys, ttl_seconds=0.3)
+    scripts = Scripts(redis, keys)
+    dead = ReconcileLock(redis, scripts, keys, ttl_seconds=0.3)
     assert await dead.acquire()  # then it "dies": nothing renews the lock
     successor = node(pool, redis, namespace)
     deadline = asyncio.get_running_loop().time() + 5
@@ -277,7 +279,7 @@ async def test_a_dead_holder_is_replaced_and_cannot_swap_after_losing_the_lock(
 
     # The old holder's token no longer matches: its rebuild stops before touching the ranking.
     ranking_before = await redis.zrange(keys.ranking, 0, -1, withscores=True)
-    stale = Reconciler(pool=pool, redis=redis, keys=keys, scripts=Scripts(redis, keys), lock=dead)
+    stale = Reconciler(pool=pool, redis=redis, keys=keys, scripts=scripts, lock=dead)
     with pytest.raises(LockLost):
         await stale.run(full=True)
     assert await redis.zrange(keys.ranking, 0, -1, withscores=True) == ranking_before

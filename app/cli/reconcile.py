@@ -53,14 +53,10 @@ async def run(full: bool, dry_run: bool, as_json: bool) -> int:
     pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
     redis = Redis.from_url(settings.redis_url, socket_timeout=30.0)
     keys = Keys(settings.redis_namespace)
-    lock = ReconcileLock(redis, keys)
+    scripts = Scripts(redis, keys)
+    lock = ReconcileLock(redis, scripts, keys)
     reconciler = Reconciler(
-        pool=pool,
-        redis=redis,
-        keys=keys,
-        scripts=Scripts(redis, keys),
-        lock=lock,
-        progress=_Progress(),
+        pool=pool, redis=redis, keys=keys, scripts=scripts, lock=lock, progress=_Progress()
     )
     try:
         async with lock.held() as got:

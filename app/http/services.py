@@ -88,9 +88,7 @@ class Services:
             board=board,
             health=health,
         )
-        registry = Registry(redis, keys, LiveNode.new_node_id(), settings.ws_max_per_user)
-        with contextlib.suppress(RedisError, OSError):
-            await registry.load()
+        registry = Registry(redis, scripts, keys, LiveNode.new_node_id(), settings.ws_max_per_user)
         live = LiveNode(settings, board, registry, leaderboard.snapshot)
         metrics = Metrics()
         pools = {"primary": pool} | ({"replica": read_pool} if read_pool is not pool else {})

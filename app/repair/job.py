@@ -98,6 +98,6 @@ def reconcile_job(
     interval: float,
 ) -> ReconcileJob:
     """The job with its lock and reconciler, as a serving node runs it."""
-    lock = ReconcileLock(redis, keys)
+    lock = ReconcileLock(redis, scripts, keys)
     reconciler = Reconciler(pool=pool, redis=redis, keys=keys, scripts=scripts, lock=lock)
     return ReconcileJob(reconciler, lock, metrics, interval)
