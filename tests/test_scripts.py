@@ -33,7 +33,7 @@ async def scripts(redis: Redis, namespace: str) -> Scripts:
 @pytest.fixture
 async def warm(scripts: Scripts) -> Scripts:
     """A ranking that has been seeded (has a version), as after the first seed."""
-    await scripts.publish_top10([], "2026-11-28T12:00:00.000Z", new_epoch=True)
+    await scripts.publish_top10("2026-11-28T12:00:00.000Z", new_epoch=True)
     return scripts
 
 
@@ -41,7 +41,7 @@ async def published(redis: Redis, keys: Keys) -> dict[str, object]:
     return orjson.loads(await redis.get(keys.message))
 
 
-async def test_apply_on_a_cold_ranking_asks_for_a_seed_and_publishes_nothing(
+async def test_apply_on_a_cold_ranking_reports_it_and_publishes_nothing(
     scripts, redis, namespace
 ) -> None:
     result = await scripts.apply_score(standing(str(uuid.uuid4()), 10, T0), "t")
@@ -154,8 +154,8 @@ async def test_a_lost_version_counter_makes_the_ranking_cold_until_a_new_epoch_s
     await redis.delete(*keys.leaderboard_keys())
 
     assert (await warm.apply_score(standing(str(uuid.uuid4()), 20, T0), "t")).cold
-    assert (await warm.publish_top10([], "t")).cold
-    rebuilt = await warm.publish_top10([], "t", new_epoch=True)  # as the rebuild's swap does
+    assert (await warm.publish_top10("t")).cold
+    rebuilt = await warm.publish_top10("t", new_epoch=True)  # as the rebuild's swap does
 
     assert rebuilt.top_changed and not rebuilt.cold
     message = await published(redis, keys)
@@ -170,11 +170,11 @@ async def test_publish_top10_publishes_only_a_changed_top_unless_a_new_epoch_is_
     await warm.apply_score(standing(str(uuid.uuid4()), 10, T0), "t")
     before = await published(redis, keys)
 
-    same = await warm.publish_top10([], "t2")
+    same = await warm.publish_top10("t2")
     assert (same.top_changed, same.version) == (False, before["version"])
     assert await published(redis, keys) == before
 
-    renewed = await warm.publish_top10([], "t3", new_epoch=True)
+    renewed = await warm.publish_top10("t3", new_epoch=True)
     after = await published(redis, keys)
     assert renewed.top_changed and renewed.version == after["version"]
     assert int(after["epoch"]) > int(before["epoch"])  # type: ignore[call-overload]
@@ -231,7 +231,7 @@ async def test_every_script_works_after_script_flush(warm, redis, namespace) -> 
 
     user = str(uuid.uuid4())
     assert (await warm.apply_score(standing(user, 10, T0), "t")).applied
-    assert not (await warm.publish_top10([], "t")).cold
+    assert not (await warm.publish_top10("t")).cold
     assert (await warm.rate_limit(f"{namespace}:rl", 1, 1000, "x")).allowed
     other = standing(str(uuid.uuid4()), 5, T0)
     assert (await warm.reconcile_batch("fix", [other], 60)).missing == 1

@@ -25,7 +25,7 @@ def standing(user_id: str, score: int, at: datetime, name: str | None = None) ->
 async def scripts(redis: Redis, namespace: str) -> Scripts:
     loaded = Scripts(redis, Keys(namespace))
     await loaded.load()
-    await loaded.publish_top10([], "2026-11-28T12:00:00.000Z", new_epoch=True)  # warm
+    await loaded.publish_top10("2026-11-28T12:00:00.000Z", new_epoch=True)  # warm
     return loaded
 
 

@@ -30,6 +30,8 @@ from app.repair.job import ReconcileJob, reconcile_job
 
 log = logging.getLogger(__name__)
 
+RECONCILE_START_WAIT_SECONDS = 10.0
+
 
 @dataclass
 class Services:
@@ -83,7 +85,6 @@ class Services:
             redis=redis,
             scripts=scripts,
             keys=keys,
-            pool=pool,
             read_pool=read_pool,
             board=board,
             health=health,
@@ -96,6 +97,17 @@ class Services:
         metrics.observe_redis(health)
         metrics.observe_live(lambda: live.hub.count)
         metrics.observe_board(board, lambda: live.hub.live_count)
+        reconcile = reconcile_job(
+            pool=pool,
+            redis=redis,
+            keys=keys,
+            scripts=scripts,
+            metrics=metrics,
+            interval=settings.reconcile_interval_seconds,
+        )
+        # A cold ranking, or Redis back after an outage: repair now, in the background.
+        leaderboard.on_cold(reconcile.kick)
+        health.on_recovery(lambda _outage_began: reconcile.kick())
         services = cls(
             settings=settings,
             pool=pool,
@@ -114,20 +126,16 @@ class Services:
             ),
             live=live,
             metrics=metrics,
-            reconcile=reconcile_job(
-                pool=pool,
-                redis=redis,
-                keys=keys,
-                scripts=scripts,
-                metrics=metrics,
-                interval=settings.reconcile_interval_seconds,
-            ),
+            reconcile=reconcile,
             _subscriber_redis=subscriber_redis,
             _tasks=[],
         )
         services.subscription.start()
         live.start()
         services.reconcile.start()
+        # Its first pass rebuilds a cold ranking; serving after it spares the first requests
+        # the fallbacks. Bounded: a large rebuild finishes in the background.
+        await services.reconcile.first_attempt(at_most=RECONCILE_START_WAIT_SECONDS)
         services._tasks.append(asyncio.create_task(services._refresh_catalog_forever()))
         return services
 
@@ -147,7 +155,6 @@ class Services:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.subscription.stop()
-        await self.leaderboard.close()
         for client in (self.redis, self._subscriber_redis):
             with contextlib.suppress(RedisError, OSError):
                 await client.aclose()

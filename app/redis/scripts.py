@@ -79,7 +79,6 @@ class Standing:
 
 @dataclass(frozen=True)
 class PublishResult:
-    upserted: int
     top_changed: bool
     version: int
     cold: bool = False
@@ -160,25 +159,13 @@ class Scripts:
             message=message,
         )
 
-    async def publish_top10(
-        self, standings: list[Standing], updated_at: str, new_epoch: bool = False
-    ) -> PublishResult:
-        """Upsert a batch of standings (possibly none), then publish the top 10 if it changed
-        (or under a new epoch)."""
-        args: list[str | int] = [
-            updated_at,
-            self._keys.updates_channel,
-            TOP_N,
-            "1" if new_epoch else "0",
-        ]
-        for s in standings:
-            args += [s.user_id, s.username, s.score, s.member]
-        upserted, changed, version = await self._publish_top10(
-            keys=self._keys.leaderboard_keys(), args=args
+    async def publish_top10(self, updated_at: str, new_epoch: bool = False) -> PublishResult:
+        """Publish the top 10 the ranking holds if it changed (or under a new epoch)."""
+        changed, version = await self._publish_top10(
+            keys=self._keys.leaderboard_keys(),
+            args=[updated_at, self._keys.updates_channel, TOP_N, "1" if new_epoch else "0"],
         )
-        return PublishResult(
-            int(upserted), int(changed) == 1, int(version), cold=int(changed) == -1
-        )
+        return PublishResult(int(changed) == 1, int(version), cold=int(changed) == -1)
 
     # -- rate limits ----------------------------------------------------------------------------
 

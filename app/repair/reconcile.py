@@ -12,6 +12,7 @@ commit and apply, an outage, an operator's mistake). Two passes, both in bounded
   keys in one atomic step that also publishes the top 10 under a new epoch; then every user
   changed since the scan began is re-applied, so updates that landed on the old keys during
   the scan are not lost. Users ranked in Redis but not in the database are thereby dropped.
+  This is also how a cold Redis is seeded: there is no other path from PostgreSQL to Redis.
 
 Watermarks come from the database clock, never this node's, so clock skew cannot skip rows.
 The caller holds the reconcile lock (app/redis/lock.py) for the whole pass.
@@ -239,7 +240,7 @@ class Reconciler:
             yield batch
 
     async def _publish_if_changed(self) -> bool:
-        result = await self._scripts.publish_top10([], iso(datetime.now(UTC)))
+        result = await self._scripts.publish_top10(iso(datetime.now(UTC)))
         return result.top_changed
 
     async def _watermark(self) -> datetime | None:
