@@ -354,3 +354,30 @@ async def test_a_rebuild_in_batches_publishes_once_and_only_the_complete_board(
     assert len(messages) == 1
     users = snapshot_from_message(messages[0]).users
     assert [u["username"] for u in users] == [f"batch_{i:02d}" for i in range(13, 3, -1)]
+
+
+async def test_a_rebuild_frees_the_replaced_ranking_without_blocking_redis(
+    app, db, pool, redis: Redis, namespace: str
+) -> None:
+    # Freeing a large sorted set in the swap would block Redis for O(N): the old live keys
+    # are UNLINKed (freed by a background thread), never DELeted or renamed over. Redis
+    # counts what its background thread freed (INFO memory lazyfreed_objects, Redis >= 6.2).
+    keys = Keys(namespace)
+    big = 2000  # well above the size Redis frees in place (64 elements) and listpack limits
+    await db.execute(
+        "INSERT INTO users (username, score, reached_at) "
+        "SELECT 'big' || g, g, now() FROM generate_series(1, $1) g",
+        big,
+    )
+    await run_pass(node(pool, redis, namespace), full=True)
+    assert await redis.zcard(keys.ranking) == big
+    stats = await redis.info("memory")
+    if "lazyfreed_objects" not in stats:
+        pytest.skip("this server does not report lazyfreed_objects")
+    freed_before = int(stats["lazyfreed_objects"])
+
+    await run_pass(node(pool, redis, namespace), full=True)
+
+    assert int((await redis.info("memory"))["lazyfreed_objects"]) > freed_before
+    assert await redis.zcard(keys.ranking) == big
+    assert await redis.ttl(keys.ranking) == -1  # the staging expiry did not carry over

@@ -172,7 +172,8 @@ class Reconciler:
             report.drift.extra += max(0, live - report.drift.accounted)
             return report
 
-        await self._redis.delete(*self._keys.rebuild_keys())
+        # UNLINK: a crashed rebuild's staging set can be large; freeing it must not block Redis.
+        await self._redis.unlink(*self._keys.rebuild_keys())
         scan_began = await self._compare(report, None, "stage")
         self._check_lock()
         swapped = await self._scripts.reconcile_swap(self._lock.token or "", iso(datetime.now(UTC)))
