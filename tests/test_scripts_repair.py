@@ -120,6 +120,21 @@ async def test_a_stage_fills_the_rebuild_keys_with_an_expiry_and_leaves_the_live
         assert 0 < await redis.ttl(key) <= 60
 
 
+async def test_a_batch_carries_any_username_exactly(scripts, redis, namespace) -> None:
+    keys = Keys(namespace)
+    name = 'qu"ote \\ back, tab\t, é, 漢字, 😀'
+    applied, fixed = str(uuid.uuid4()), str(uuid.uuid4())
+    await scripts.apply_score(standing(applied, 10, T0, name), "t")
+
+    drift = await scripts.reconcile_batch(
+        "fix", [standing(applied, 10, T0, name), standing(fixed, 20, T0, name)], 60
+    )
+
+    assert (drift.missing, drift.wrong) == (1, 0)  # the applied name compares equal
+    assert await redis.hget(keys.names, fixed) == name.encode()
+    assert await redis.hget(keys.names, applied) == name.encode()
+
+
 # -- reconcile_swap ----------------------------------------------------------------------------
 
 

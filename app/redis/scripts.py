@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+import orjson
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
@@ -184,12 +185,11 @@ class Scripts:
     ) -> BatchDrift:
         """Compare standings read from PostgreSQL (score 0: must be unranked) with the live
         ranking; by ``mode`` count, repair, or stage them for a full rebuild."""
-        args: list[str | int] = [mode, stage_ttl_seconds]
-        for s in standings:
-            args += [s.user_id, s.username, s.score, s.member]
+        batch = orjson.dumps([[s.user_id, s.username, s.score, s.member] for s in standings])
         keys = self._keys
         missing, wrong, extra, accounted, newer = await self._reconcile_batch(
-            keys=[keys.ranking, keys.members, keys.names, *keys.rebuild_keys()], args=args
+            keys=[keys.ranking, keys.members, keys.names, *keys.rebuild_keys()],
+            args=[mode, stage_ttl_seconds, batch],
         )
         return BatchDrift(int(missing), int(wrong), int(extra), int(accounted), int(newer))
 
