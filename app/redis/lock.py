@@ -77,10 +77,20 @@ class ReconcileLock:
         try:
             yield True
         finally:
-            renewer.cancel()
-            await asyncio.gather(renewer, return_exceptions=True)
-            with contextlib.suppress(RedisError, OSError):
-                await self.release()
+            # A cancellation landing while we clean up (the job stopping) must not skip the
+            # release: shielded, and awaited to the end before the cancellation goes on.
+            cleanup = asyncio.ensure_future(self._stop_and_release(renewer))
+            try:
+                await asyncio.shield(cleanup)
+            except asyncio.CancelledError:
+                await cleanup
+                raise
+
+    async def _stop_and_release(self, renewer: asyncio.Task[None]) -> None:
+        renewer.cancel()
+        await asyncio.gather(renewer, return_exceptions=True)
+        with contextlib.suppress(RedisError, OSError):
+            await self.release()
 
     async def _renew_forever(self) -> None:
         while True:
