@@ -2,7 +2,7 @@
 -- if that changed it. One atomic round trip; safe to repeat and safe to arrive late.
 -- uses: lib_top10
 --
--- KEYS[1..7]  the leaderboard keys (see lib_top10.lua)
+-- KEYS[1..7]  the leaderboard keys (see lib_ranking.lua and lib_top10.lua)
 -- ARGV[1]     user id
 -- ARGV[2]     username
 -- ARGV[3]     the user's committed total score (absolute, not a delta)
@@ -12,8 +12,9 @@
 -- ARGV[7]     how many users the published board holds (10)
 --
 -- Returns {applied, rank, previous_rank (0 = unranked), top_changed (1, 0, or -1 when the
--- ranking is cold and must be seeded first), version, message}: the published message when
--- the top changed (so the caller's node can show it at once), else an empty string.
+-- ranking is cold and must be rebuilt first: nothing is published then), version, message}:
+-- the published message when the top changed (so the caller's node can show it at once),
+-- else an empty string.
 local user_id, username, score, member = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local updated_at, channel, top_n = ARGV[5], ARGV[6], tonumber(ARGV[7])
 

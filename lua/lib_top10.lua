@@ -1,61 +1,22 @@
--- lib_top10.lua: functions shared by the leaderboard scripts. It is not a script of its own:
--- app/scripts.py places it in front of each script that names it, so every script stays one
--- atomic EVALSHA.
+-- lib_top10.lua: publishing the top 10 of the ranking. Not a script of its own:
+-- app/redis/scripts.py places it, after lib_ranking which it uses, in front of each script
+-- that names it, so every script stays one atomic EVALSHA.
+-- uses: lib_ranking
 --
--- Every leaderboard script takes the same KEYS, which share one hash tag:
---   KEYS[1] ranking   sorted set: member "<16-digit (MAX - reached_at_us)>:<user id>", score = points
---   KEYS[2] members   hash: user id -> the user's current member in the ranking
---   KEYS[3] names     hash: user id -> username
+-- Every script that uses it takes the leaderboard KEYS, which share one hash tag:
+--   KEYS[1..3] ranking, members, names   (see lib_ranking.lua)
 --   KEYS[4] top10     string: ordered "user:score" pairs of the last published top 10
 --   KEYS[5] message   string: the last published LEADERBOARD_UPDATE message
 --   KEYS[6] version   integer: version of the last published message
 --   KEYS[7] epoch     string: the current epoch (a new one whenever the version counter is lost)
-local ranking_key, members_key, names_key = KEYS[1], KEYS[2], KEYS[3]
 local top10_key, message_key, version_key, epoch_key = KEYS[4], KEYS[5], KEYS[6], KEYS[7]
-
--- Length of the "<16 digits>:" prefix in front of the user id in a ranking member.
-local MEMBER_PREFIX = 17
-
-local function user_of(member)
-  return string.sub(member, MEMBER_PREFIX + 1)
-end
-
--- Rank of a score: 1 + the number of users with a strictly higher score (ties share a rank).
-local function rank_of_score(score)
-  return 1 + redis.call('ZCOUNT', ranking_key, '(' .. score, '+inf')
-end
-
--- The user's current score in the ranking, or nil when the user is not ranked.
-local function current_score(user_id)
-  local member = redis.call('HGET', members_key, user_id)
-  if not member then
-    return nil, nil
-  end
-  return redis.call('ZSCORE', ranking_key, member), member
-end
-
--- Store the user's committed standing unless a newer one is already there. A smaller member
--- prefix means a later reached_at, and reached_at grows with every commit of that user, so a
--- late or repeated call can never undo a newer one. Returns 1 when it changed the ranking.
-local function upsert(user_id, username, score, member)
-  local stored_score, stored_member = current_score(user_id)
-  redis.call('HSET', names_key, user_id, username)
-  if stored_score and member >= stored_member then
-    return 0
-  end
-  if stored_member then
-    redis.call('ZREM', ranking_key, stored_member)
-  end
-  redis.call('ZADD', ranking_key, score, member)
-  redis.call('HSET', members_key, user_id, member)
-  return 1
-end
 
 -- Read the top N; when its ordered (user, score) pairs differ from the last published ones,
 -- or when asked to start a new epoch, store and publish a new LEADERBOARD_UPDATE message.
--- Returns {changed (1 or 0), version, message (when changed)}, or {-1, 0} when the ranking is cold: the version counter
--- is gone (a new Redis, or one that lost its data), so the ranking may hold only part of the
--- users and must be seeded from PostgreSQL before anything is published from it.
+-- Returns {changed (1 or 0), version, message (when changed)}, or {-1, 0} when the ranking is
+-- cold: the version counter is gone (a new Redis, or one that lost its data), so the ranking
+-- may hold only part of the users and must be rebuilt from PostgreSQL (a full reconcile)
+-- before anything is published from it.
 local function publish_if_changed(top_n, updated_at, channel, force_new_epoch)
   local version = tonumber(redis.call('GET', version_key))
   if not version and not force_new_epoch then

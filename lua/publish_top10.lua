@@ -1,22 +1,17 @@
--- publish_top10.lua: upsert a batch of committed standings (possibly none), then publish the
--- top 10 if it changed. Used to seed a cold cache from PostgreSQL and by the reconciler.
+-- publish_top10.lua: publish the top 10 the ranking holds if it differs from the last one
+-- published, or under a new epoch when asked. Used by the reconciler after it repaired the
+-- ranking, and by a node that has no board yet.
 -- uses: lib_top10
 --
--- KEYS[1..7]  the leaderboard keys (see lib_top10.lua)
+-- KEYS[1..7]  the leaderboard keys (see lib_ranking.lua and lib_top10.lua)
 -- ARGV[1]     updatedAt for the message (ISO 8601)
 -- ARGV[2]     channel to publish on
 -- ARGV[3]     how many users the published board holds (10)
--- ARGV[4]     "1" to start a new epoch (after a rebuild), else "0"
--- ARGV[5..]   groups of four: user id, username, score, member
+-- ARGV[4]     "1" to start a new epoch, else "0"
 --
--- Returns {upserted, top_changed (1, 0, or -1 when cold), version}. Seeding ends with a call
--- that starts a new epoch, which is what makes the ranking warm.
+-- Returns {top_changed (1, 0, or -1 when the ranking is cold: nothing published), version}.
 local updated_at, channel, top_n = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local force_new_epoch = ARGV[4] == '1'
 
-local upserted = 0
-for i = 5, #ARGV, 4 do
-  upserted = upserted + upsert(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3])
-end
 local published = publish_if_changed(top_n, updated_at, channel, force_new_epoch)
-return {upserted, published[1], published[2]}
+return {published[1], published[2]}

@@ -1,40 +1,29 @@
 -- reconcile_batch.lua: compare a batch of committed standings (read from PostgreSQL) with the
 -- live ranking, and, by mode, only count the drift ("check"), repair it in place ("fix"), or
 -- copy the batch into the staging keys of a full rebuild ("stage", the live keys untouched).
+-- uses: lib_ranking
 --
--- KEYS[1] ranking, KEYS[2] members, KEYS[3] names   the live keys (see lib_top10.lua)
+-- KEYS[1..3]  the live ranking, members and names (see lib_ranking.lua)
 -- KEYS[4..6]  the staging ranking, members and names of a full rebuild (only "stage" writes)
 -- ARGV[1]     "check", "fix" or "stage"
 -- ARGV[2]     seconds the staging keys live (a crashed rebuild leaves nothing behind)
--- ARGV[3..]   groups of four: user id, username, score, member ("0" score: must be unranked)
+-- ARGV[3]     the batch, a JSON array of [user id, username, score, member] (score 0: must be
+--             unranked). One argument, not four per user: encoding thousands of arguments
+--             costs the caller far more CPU than one JSON string costs cjson here.
 --
 -- Returns {missing, wrong, extra, accounted, newer}: users absent from the ranking; users
 -- standing with a wrong score, member or name; users ranked who must not be; users whose
 -- live member is in the ranking (a full pass derives orphan members from it); users whose
 -- live standing is newer than the batch (committed after it was read: left alone).
-local ranking_key, members_key, names_key = KEYS[1], KEYS[2], KEYS[3]
 local stage_ranking, stage_members, stage_names = KEYS[4], KEYS[5], KEYS[6]
-local mode, stage_ttl = ARGV[1], tonumber(ARGV[2])
+local mode, stage_ttl, batch = ARGV[1], tonumber(ARGV[2]), cjson.decode(ARGV[3])
 local fix, stage = mode == 'fix', mode == 'stage'
 
 local missing, wrong, extra, accounted, newer = 0, 0, 0, 0, 0
 
-local function place(user_id, username, score, member, old_member)
-  if old_member then
-    redis.call('ZREM', ranking_key, old_member)
-  end
-  redis.call('ZADD', ranking_key, score, member)
-  redis.call('HSET', members_key, user_id, member)
-  redis.call('HSET', names_key, user_id, username)
-end
-
-for i = 3, #ARGV, 4 do
-  local user_id, username, score, member = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
-  local live_member = redis.call('HGET', members_key, user_id)
-  local live_score = nil
-  if live_member then
-    live_score = redis.call('ZSCORE', ranking_key, live_member)
-  end
+for _, row in ipairs(batch) do
+  local user_id, username, score, member = row[1], row[2], row[3], row[4]
+  local live_score, live_member = current_score(user_id)
   if live_score then
     accounted = accounted + 1
   end
@@ -54,9 +43,7 @@ for i = 3, #ARGV, 4 do
     end
   else
     if stage then
-      redis.call('ZADD', stage_ranking, score, member)
-      redis.call('HSET', stage_members, user_id, member)
-      redis.call('HSET', stage_names, user_id, username)
+      place_in(stage_ranking, stage_members, stage_names, user_id, username, score, member, nil)
     end
     if not live_score then
       missing = missing + 1

@@ -16,6 +16,8 @@ from redis.asyncio import Redis
 
 from app.http.app import create_app
 from app.redis.keys import Keys
+from app.redis.lock import ReconcileLock
+from app.redis.scripts import Scripts
 from tests.conftest import BackingServers, make_settings, services_of
 from tests.support.tcp_proxy import TcpProxy
 
@@ -115,22 +117,77 @@ async def test_with_redis_down_updates_succeed_reads_answer_and_the_limit_holds(
     assert [score for _, score in members] == [100.0, 80.0]
 
 
-async def test_a_redis_that_lost_its_data_is_rebuilt_from_the_database(
+async def board_of(client) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    body: dict[str, object] = await (await client.get("/api/leaderboard")).get_json()
+    return body
+
+
+async def test_a_redis_that_lost_its_data_is_rebuilt_in_the_background(
     fragile_app, proxies, make_player, redis: Redis, namespace: str
 ) -> None:
     client = fragile_app.test_client()
     alice, bob = await make_player("alice"), await make_player("bob")
     await complete(client, alice, "boss")
     await complete(client, bob, "quiz_a")
-    await redis.delete(
-        *Keys(namespace).leaderboard_keys()
-    )  # as after a restart without persistence
+    epoch_before = (await board_of(client))["epoch"]
+    # As after a restart without persistence.
+    await redis.delete(*Keys(namespace).leaderboard_keys())
 
     after = await complete(client, bob, "level_a")
 
-    assert (await after.get_json())["rank"] == 2
-    users = (await (await client.get("/api/leaderboard")).get_json())["users"]
-    assert [(u["username"], u["score"]) for u in users] == [("alice", 100), ("bob", 60)]
+    # Answered as during an outage: ranks from PostgreSQL, no claim about the top 10.
+    assert after.status_code == 200
+    body = await after.get_json()
+    assert (body["newScore"], body["rank"], body["previousRank"], body["top10Changed"]) == (
+        60,
+        2,
+        2,
+        False,
+    )
+
+    async def rebuilt_under_a_new_epoch() -> bool:
+        board = await board_of(client)
+        users = [(u["username"], u["score"]) for u in board["users"]]  # type: ignore[attr-defined]
+        return board["epoch"] != epoch_before and users == [("alice", 100), ("bob", 60)]
+
+    await eventually(rebuilt_under_a_new_epoch)
+
+
+async def test_a_write_on_a_cold_ranking_never_waits_for_a_rebuild(
+    fragile_app, proxies, make_player, db: asyncpg.Connection, redis: Redis, namespace: str
+) -> None:
+    client = fragile_app.test_client()
+    keys = Keys(namespace)
+    alice, bob = await make_player("alice"), await make_player("bob")
+    await complete(client, alice, "boss")
+    await db.execute(
+        "INSERT INTO users (username, score, reached_at) "
+        "SELECT 'bulk' || g, 1 + g % 5, now() FROM generate_series(1, 500) g"
+    )
+    # Another node holds the reconcile lock (as during its pass): nothing may rebuild now.
+    other_node = ReconcileLock(redis, Scripts(redis, keys), keys)
+    assert await other_node.acquire()
+    await redis.delete(*keys.leaderboard_keys())
+
+    response = await complete(client, bob, "quiz_a")
+
+    assert response.status_code == 200
+    assert (await response.get_json())["rank"] == 2  # from PostgreSQL: behind alice
+    # The request did not scan the users table into Redis: the ranking is still cold.
+    assert not await redis.exists(keys.version)
+    assert await redis.zcard(keys.ranking) <= 1
+    # Readers keep the last board meanwhile.
+    assert [u["username"] for u in (await board_of(client))["users"]] == ["alice"]  # type: ignore[index]
+
+    await other_node.release()
+    await complete(client, bob, "quiz_b")  # finds it cold again: the job is asked once more
+
+    async def rebuilt() -> bool:
+        return await redis.zcard(keys.ranking) == 502
+
+    await eventually(rebuilt)
+    top = [u["username"] for u in (await board_of(client))["users"]]  # type: ignore[index]
+    assert top[:2] == ["alice", "bob"] and len(top) == 10
 
 
 async def test_with_postgres_down_updates_fail_cleanly_and_reads_keep_serving(

@@ -95,39 +95,12 @@ async def test_equal_scores_reached_at_the_same_instant_order_by_id(
             for i, uid in enumerate(ids)
         ],
     )
-    leaderboard = services_of(app).leaderboard
     await redis.delete(*Keys(namespace).leaderboard_keys())
-    assert await leaderboard.seed()
+    rebuilt = await services_of(app).reconcile.run_once()  # cold: a full rebuild
+    assert rebuilt is not None and rebuilt.mode == "full"
 
     database_order = [r["id"] for r in await db.fetch(FULL_ORDER_SQL)]
     assert await ranking_in_redis(redis, namespace) == database_order
     message = await redis.get(Keys(namespace).message)
     users = snapshot_from_message(message).users
     assert [u["userId"] for u in users] == database_order[:TOP_N]
-
-
-async def test_seeding_in_batches_publishes_once_and_only_the_complete_board(
-    app, db: asyncpg.Connection, redis: Redis, namespace: str, monkeypatch
-) -> None:
-    import app.redis.ranking_cache as leaderboard_module
-
-    monkeypatch.setattr(leaderboard_module, "SEED_BATCH", 3)
-    instant = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
-    await db.executemany(
-        "INSERT INTO users (username, score, reached_at) VALUES ($1, $2, $3)",
-        [(f"batch_{i:02d}", 10 + i, instant) for i in range(14)],
-    )
-    await redis.delete(*Keys(namespace).leaderboard_keys())
-    pubsub = redis.pubsub()
-    await pubsub.subscribe(Keys(namespace).updates_channel)
-    await pubsub.get_message(timeout=1)
-
-    assert await services_of(app).leaderboard.seed()
-
-    messages = []
-    while (message := await pubsub.get_message(timeout=0.3)) is not None:
-        messages.append(message["data"])
-    await pubsub.aclose()
-    assert len(messages) == 1
-    users = snapshot_from_message(messages[0]).users
-    assert [u["username"] for u in users] == [f"batch_{i:02d}" for i in range(13, 3, -1)]

@@ -1,4 +1,6 @@
-"""Contract tests of the Lua scripts against a real Redis-compatible server."""
+"""Contract tests of the scripts facade against a real Redis-compatible server: loading, the
+leaderboard and rate-limit scripts, and every script after ``SCRIPT FLUSH``. The reconciler's,
+the lock's and the live registry's scripts: tests/test_scripts_repair.py."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from redis.asyncio import Redis
 
 from app.core.ranking import ranking_member
 from app.redis.keys import Keys
-from app.redis.scripts import Scripts, Standing
+from app.redis.scripts import Scripts, Standing, read_script, script_names
 
 T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
@@ -31,7 +33,7 @@ async def scripts(redis: Redis, namespace: str) -> Scripts:
 @pytest.fixture
 async def warm(scripts: Scripts) -> Scripts:
     """A ranking that has been seeded (has a version), as after the first seed."""
-    await scripts.publish_top10([], "2026-11-28T12:00:00.000Z", new_epoch=True)
+    await scripts.publish_top10("2026-11-28T12:00:00.000Z", new_epoch=True)
     return scripts
 
 
@@ -39,7 +41,7 @@ async def published(redis: Redis, keys: Keys) -> dict[str, object]:
     return orjson.loads(await redis.get(keys.message))
 
 
-async def test_apply_on_a_cold_ranking_asks_for_a_seed_and_publishes_nothing(
+async def test_apply_on_a_cold_ranking_reports_it_and_publishes_nothing(
     scripts, redis, namespace
 ) -> None:
     result = await scripts.apply_score(standing(str(uuid.uuid4()), 10, T0), "t")
@@ -143,14 +145,7 @@ async def test_usernames_are_escaped_in_the_message(warm, redis, namespace) -> N
     assert users[0]["username"] == 'qu"ote\\back'
 
 
-async def test_scripts_survive_script_flush(warm, redis, namespace) -> None:
-    await redis.script_flush()
-    result = await warm.apply_score(standing(str(uuid.uuid4()), 10, T0), "t")
-    assert result.applied
-    assert (await warm.rate_limit(f"{namespace}:rl", 1, 1000, "x")).allowed
-
-
-async def test_a_lost_version_counter_makes_the_ranking_cold_and_a_seed_starts_a_new_epoch(
+async def test_a_lost_version_counter_makes_the_ranking_cold_until_a_new_epoch_starts(
     warm, redis, namespace
 ) -> None:
     keys = Keys(namespace)
@@ -159,21 +154,31 @@ async def test_a_lost_version_counter_makes_the_ranking_cold_and_a_seed_starts_a
     await redis.delete(*keys.leaderboard_keys())
 
     assert (await warm.apply_score(standing(str(uuid.uuid4()), 20, T0), "t")).cold
-    seeded = await warm.publish_top10([], "t", new_epoch=True)
+    assert (await warm.publish_top10("t")).cold
+    rebuilt = await warm.publish_top10("t", new_epoch=True)  # as the rebuild's swap does
 
-    assert seeded.top_changed
+    assert rebuilt.top_changed and not rebuilt.cold
     message = await published(redis, keys)
     assert message["epoch"] != old_epoch
     assert int(message["epoch"]) > int(old_epoch)
 
 
-async def test_publish_top10_upserts_a_batch_idempotently(warm, redis, namespace) -> None:
-    batch = [standing(str(uuid.uuid4()), s, T0) for s in (30, 20, 10)]
-    first = await warm.publish_top10(batch, "t")
-    again = await warm.publish_top10(batch, "t")
-    assert (first.upserted, first.top_changed) == (3, True)
-    assert (again.upserted, again.top_changed) == (0, False)
-    assert await redis.zcard(Keys(namespace).ranking) == 3
+async def test_publish_top10_publishes_only_a_changed_top_unless_a_new_epoch_is_asked(
+    warm, redis, namespace
+) -> None:
+    keys = Keys(namespace)
+    await warm.apply_score(standing(str(uuid.uuid4()), 10, T0), "t")
+    before = await published(redis, keys)
+
+    same = await warm.publish_top10("t2")
+    assert (same.top_changed, same.version) == (False, before["version"])
+    assert await published(redis, keys) == before
+
+    renewed = await warm.publish_top10("t3", new_epoch=True)
+    after = await published(redis, keys)
+    assert renewed.top_changed and renewed.version == after["version"]
+    assert int(after["epoch"]) > int(before["epoch"])  # type: ignore[call-overload]
+    assert after["data"]["users"] == before["data"]["users"]  # type: ignore[index]
 
 
 async def test_rate_limit_allows_the_limit_then_refuses_with_a_retry_time(
@@ -201,20 +206,43 @@ async def test_rate_limit_window_slides(scripts, namespace) -> None:
         pytest.fail("the window never slid")
 
 
-async def test_every_script_compiles_on_the_server(redis, namespace) -> None:
-    from app.redis.scripts import read_script, script_names
+def test_a_library_is_included_once_and_before_what_uses_it() -> None:
+    source = read_script("apply_score")  # uses lib_top10, which uses lib_ranking
+    ranking = source.index("-- lib_ranking.lua")
+    top10 = source.index("-- lib_top10.lua")
+    assert ranking < top10 < source.index("-- apply_score.lua")
+    assert source.count("-- lib_ranking.lua") == 1
 
-    names = script_names()
-    assert {
-        "apply_score",
-        "publish_top10",
-        "rate_limit",
-        "reconcile_batch",
-        "live_register",
-    } <= set(names)
-    for name in names:
-        assert await redis.script_load(read_script(name))
-    await Scripts(redis, Keys(namespace)).load()
+
+async def test_every_script_in_lua_has_a_method_and_compiles(redis, namespace) -> None:
+    facade = Scripts(redis, Keys(namespace))
+    assert sorted(facade.registered()) == script_names()
+    await facade.load()
+    shas = list(facade.registered().values())
+    assert all(await redis.script_exists(*shas))
+
+
+async def test_every_script_works_after_script_flush(warm, redis, namespace) -> None:
+    """NOSCRIPT (a flushed or restarted server) makes each method load its script again."""
+    keys = Keys(namespace)
+    shas = list(warm.registered().values())
+    await redis.script_flush()
+    assert not any(await redis.script_exists(*shas))
+
+    user = str(uuid.uuid4())
+    assert (await warm.apply_score(standing(user, 10, T0), "t")).applied
+    assert not (await warm.publish_top10("t")).cold
+    assert (await warm.rate_limit(f"{namespace}:rl", 1, 1000, "x")).allowed
+    other = standing(str(uuid.uuid4()), 5, T0)
+    assert (await warm.reconcile_batch("fix", [other], 60)).missing == 1
+    await redis.set(keys.reconcile_lock, "token")
+    assert await warm.lock_extend(keys.reconcile_lock, "token", 10_000)
+    assert await warm.reconcile_swap("token", "t") is not None
+    assert await warm.lock_release(keys.reconcile_lock, "token")
+    assert await warm.live_register(user, "node|conn", 2, 60) == []
+
+    # Every script was loaded again by the call that needed it.
+    assert all(await redis.script_exists(*shas))
 
 
 async def test_a_broken_script_fails_start_up(redis, namespace, tmp_path, monkeypatch) -> None:
@@ -225,7 +253,7 @@ async def test_a_broken_script_fails_start_up(redis, namespace, tmp_path, monkey
     folder = scripts_module.resource_dir("lua")
     for source in folder.glob("*.lua"):
         (tmp_path / source.name).write_text(source.read_text())
-    (tmp_path / "zz_broken.lua").write_text("return {1, 2")
+    (tmp_path / "reconcile_swap.lua").write_text("return {1, 2")
     monkeypatch.setattr(scripts_module, "resource_dir", lambda name: tmp_path)
     with pytest.raises(ResponseError):
         await Scripts(redis, Keys(namespace)).load()

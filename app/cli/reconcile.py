@@ -14,10 +14,10 @@ from typing import Any
 
 import asyncpg
 import orjson
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from app.core.settings import ConfigError, Settings
+from app.redis.client import redis_from_url
 from app.redis.keys import Keys
 from app.redis.lock import LockLost, ReconcileLock
 from app.redis.scripts import Scripts
@@ -52,16 +52,12 @@ async def run(settings: Settings, full: bool, dry_run: bool, as_json: bool) -> i
     if not settings.database_url or not settings.redis_url:
         raise ConfigError("DATABASE_URL and REDIS_URL must be set")
     pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
-    redis = Redis.from_url(settings.redis_url, socket_timeout=30.0)
+    redis = redis_from_url(settings.redis_url, socket_timeout=30.0)
     keys = Keys(settings.redis_namespace)
-    lock = ReconcileLock(redis, keys)
+    scripts = Scripts(redis, keys)
+    lock = ReconcileLock(redis, scripts, keys)
     reconciler = Reconciler(
-        pool=pool,
-        redis=redis,
-        keys=keys,
-        scripts=Scripts(redis, keys),
-        lock=lock,
-        progress=_Progress(),
+        pool=pool, redis=redis, keys=keys, scripts=scripts, lock=lock, progress=_Progress()
     )
     try:
         async with lock.held() as got:

@@ -114,6 +114,22 @@ class RankingCache(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class StandingRow:
+    """A ranked user as PostgreSQL holds them."""
+
+    user_id: str
+    username: str
+    score: int
+    reached_at: datetime
+
+
+class StandingsStore(Protocol):
+    async def top(self, limit: int) -> list[StandingRow]:
+        """The first ``limit`` ranked users, in ranking order (the read path's last resort)."""
+        ...
+
+
 # -- accounts ----------------------------------------------------------------------------------
 
 

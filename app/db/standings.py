@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncpg
 
+from app.core.ports import StandingRow
 from app.core.ranking import TOP_N
 
 TOP_SQL = """
@@ -22,3 +23,16 @@ async def top_rows(
     conn: asyncpg.Connection | asyncpg.Pool, limit: int = TOP_N
 ) -> list[asyncpg.Record]:
     return list(await conn.fetch(TOP_SQL, limit))
+
+
+class PgStandings:
+    """The StandingsStore port on a PostgreSQL pool (the read replica when there is one)."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def top(self, limit: int) -> list[StandingRow]:
+        return [
+            StandingRow(r["user_id"], r["username"], r["score"], r["reached_at"])
+            for r in await top_rows(self._pool, limit)
+        ]

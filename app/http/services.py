@@ -27,6 +27,7 @@ from app.db.completions import PgCompletions
 from app.db.pool import DbTimeouts, create_pool
 from app.db.pool import keep_session as keep_session  # perf/ imports it from here
 from app.db.profiles import PgProfiles
+from app.db.standings import PgStandings
 from app.live.node import LiveNode
 from app.obs.metrics import Metrics
 from app.redis.board_cache import BoardCache
@@ -41,6 +42,8 @@ from app.redis.scripts import Scripts
 from app.repair.job import ReconcileJob, reconcile_job
 
 log = logging.getLogger(__name__)
+
+RECONCILE_START_WAIT_SECONDS = 10.0
 
 
 @dataclass
@@ -111,14 +114,11 @@ class Services:
             redis=redis,
             scripts=scripts,
             keys=keys,
-            pool=pool,
-            read_pool=read_pool,
+            standings=PgStandings(read_pool),
             board=board,
             health=health,
         )
-        registry = Registry(redis, keys, LiveNode.new_node_id(), settings.ws_max_per_user)
-        with contextlib.suppress(RedisError, OSError):
-            await registry.load()
+        registry = Registry(redis, scripts, keys, LiveNode.new_node_id(), settings.ws_max_per_user)
         boards = Boards(board)
         boards_db = PgBoards(read_pool)
         board_cache = BoardCache(
@@ -138,6 +138,17 @@ class Services:
         metrics.observe_live(lambda: live.hub.count)
         live.hub.after_broadcast = metrics.observe_broadcast
         metrics.observe_board(board, lambda: live.hub.live_count)
+        reconcile = reconcile_job(
+            pool=pool,
+            redis=redis,
+            keys=keys,
+            scripts=scripts,
+            metrics=metrics,
+            interval=settings.reconcile_interval_seconds,
+        )
+        # A cold ranking, or Redis back after an outage: repair now, in the background.
+        leaderboard.on_cold(reconcile.kick)
+        health.on_recovery(lambda _outage_began: reconcile.kick())
         services = cls(
             settings=settings,
             pool=pool,
@@ -165,14 +176,7 @@ class Services:
             ),
             live=live,
             metrics=metrics,
-            reconcile=reconcile_job(
-                pool=pool,
-                redis=redis,
-                keys=keys,
-                scripts=scripts,
-                metrics=metrics,
-                interval=settings.reconcile_interval_seconds,
-            ),
+            reconcile=reconcile,
             _subscriber_redis=subscriber_redis,
             _gate_redis=gate_redis,
             _periodic=Periodic(),
@@ -180,6 +184,9 @@ class Services:
         services.subscription.start()
         live.start()
         services.reconcile.start()
+        # Its first pass rebuilds a cold ranking; serving after it spares the first requests
+        # the fallbacks. Bounded: a large rebuild finishes in the background.
+        await services.reconcile.first_attempt(at_most=RECONCILE_START_WAIT_SECONDS)
         services._periodic.every(
             settings.catalog_refresh_seconds,
             lambda: refresh_catalog(catalog, pool),
@@ -198,7 +205,6 @@ class Services:
         await self.live.close()
         await self._periodic.stop()
         await self.subscription.stop()
-        await self.leaderboard.close()
         for client in (self.redis, self._subscriber_redis, self._gate_redis):
             with contextlib.suppress(RedisError, OSError):
                 await client.aclose()

@@ -150,7 +150,7 @@ class Keys:
         return f"{self.namespace}:updates"
 
     def leaderboard_keys(self) -> list[str]:
-        """The keys of the apply script, in its KEYS order."""
+        """The keys of every leaderboard script, in their KEYS order (lua/lib_top10.lua)."""
         return [
             self.ranking,
             self.members,
@@ -161,9 +161,9 @@ class Keys:
             self.epoch,
         ]
 
-    # The reconciler (app/reconcile.py): the lock that lets one node at a time run it, and the
-    # database time its last pass began (where the next incremental pass starts). Under the
-    # hash tag: the swap script checks the lock in the same atomic step as the rename.
+    # The reconciler (app/repair/reconcile.py): the lock that lets one node at a time run it,
+    # and the database time its last pass began (where the next incremental pass starts).
+    # Under the hash tag: the swap script checks the lock in the same atomic step as the rename.
     @property
     def reconcile_lock(self) -> str:
         return f"{self._tag}:reconcile:lock"
@@ -181,7 +181,7 @@ class Keys:
             f"{self._tag}:rebuild:names",
         ]
 
-    # A user's live WebSocket connections on every node (app/live/registry.py). Not under the
+    # A user's live WebSocket connections on every node (app/redis/live_registry.py). Not under the
     # hash tag: one key per user, touched alone, so they spread over a cluster.
     def live_connections(self, user_id: str) -> str:
         return f"{self.namespace}:live:user:{user_id}"

@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from app.redis.keys import Keys
-from app.redis.scripts import read_script
+from app.redis.scripts import Scripts
 
 log = logging.getLogger(__name__)
 
@@ -42,32 +42,28 @@ class Member:
 
 
 class Registry:
-    def __init__(self, redis: Redis, keys: Keys, node_id: str, max_per_user: int) -> None:
+    def __init__(
+        self, redis: Redis, scripts: Scripts, keys: Keys, node_id: str, max_per_user: int
+    ) -> None:
         self._redis = redis
+        self._scripts = scripts
         self._keys = keys
         self.node_id = node_id
         self._max_per_user = max_per_user
-        self._register = redis.register_script(read_script("live_register"))
         self._forget: list[tuple[str, str]] = []
 
     @property
     def control_channel(self) -> str:
         return self._keys.live_control_channel(self.node_id)
 
-    async def load(self) -> None:
-        self._register.sha = await self._redis.script_load(self._register.script)
-
     async def register(self, user_id: str, conn_id: str) -> list[Member]:
         """Record the connection; the user's connections it evicts (on any node)."""
         try:
-            evicted = await self._register(
-                keys=[self._keys.live_connections(user_id)],
-                args=[
-                    Member(self.node_id, conn_id).encode(),
-                    self._max_per_user,
-                    REGISTRY_TTL_SECONDS,
-                    self._keys.live_control_prefix,
-                ],
+            evicted = await self._scripts.live_register(
+                user_id,
+                Member(self.node_id, conn_id).encode(),
+                self._max_per_user,
+                REGISTRY_TTL_SECONDS,
             )
         except (RedisError, OSError) as error:
             log.warning("live registry unavailable (%s); per-user limit holds per node", error)

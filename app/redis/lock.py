@@ -19,7 +19,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from app.redis.keys import Keys
-from app.redis.scripts import read_script
+from app.redis.scripts import Scripts
 
 log = logging.getLogger(__name__)
 
@@ -31,12 +31,13 @@ class LockLost(Exception):
 
 
 class ReconcileLock:
-    def __init__(self, redis: Redis, keys: Keys, ttl_seconds: float = LOCK_TTL_SECONDS) -> None:
+    def __init__(
+        self, redis: Redis, scripts: Scripts, keys: Keys, ttl_seconds: float = LOCK_TTL_SECONDS
+    ) -> None:
         self._redis = redis
+        self._scripts = scripts
         self.key = keys.reconcile_lock
         self._ttl_ms = int(ttl_seconds * 1000)
-        self._extend = redis.register_script(read_script("lock_extend"))
-        self._release = redis.register_script(read_script("lock_release"))
         self.token: str | None = None  # set while this object holds the lock
         self.lost = asyncio.Event()
 
@@ -51,12 +52,12 @@ class ReconcileLock:
     async def extend(self) -> bool:
         if self.token is None:
             return False
-        return bool(await self._extend(keys=[self.key], args=[self.token, self._ttl_ms]))
+        return await self._scripts.lock_extend(self.key, self.token, self._ttl_ms)
 
     async def release(self) -> None:
         token, self.token = self.token, None
         if token is not None:
-            await self._release(keys=[self.key], args=[token])
+            await self._scripts.lock_release(self.key, token)
 
     async def holder(self) -> str | None:
         """The token of whoever holds the lock now (for operators' messages)."""
@@ -76,10 +77,20 @@ class ReconcileLock:
         try:
             yield True
         finally:
-            renewer.cancel()
-            await asyncio.gather(renewer, return_exceptions=True)
-            with contextlib.suppress(RedisError, OSError):
-                await self.release()
+            # A cancellation landing while we clean up (the job stopping) must not skip the
+            # release: shielded, and awaited to the end before the cancellation goes on.
+            cleanup = asyncio.ensure_future(self._stop_and_release(renewer))
+            try:
+                await asyncio.shield(cleanup)
+            except asyncio.CancelledError:
+                await cleanup
+                raise
+
+    async def _stop_and_release(self, renewer: asyncio.Task[None]) -> None:
+        renewer.cancel()
+        await asyncio.gather(renewer, return_exceptions=True)
+        with contextlib.suppress(RedisError, OSError):
+            await self.release()
 
     async def _renew_forever(self) -> None:
         while True:

@@ -1,8 +1,10 @@
-"""The periodic reconcile inside the service: every node tries, one at a time succeeds.
+"""The reconcile job inside the service: every node tries, one at a time succeeds.
 
-Each node wakes every ``RECONCILE_INTERVAL_SECONDS`` (with jitter, so nodes started together
-do not collide every time), tries the lock, and runs an incremental pass if it got it (a full
-one when the ranking is cold). A failed pass is logged and counted; the next tick retries.
+Each node runs a pass when it starts, then every ``RECONCILE_INTERVAL_SECONDS`` (with jitter, so
+nodes started together do not collide every time), and at once when kicked: a request found the
+ranking cold (Redis lost its data: the pass is a full rebuild) or Redis came back after an
+outage (an incremental pass re-applies what was committed meanwhile). A pass runs only under
+the reconcile lock. A failed pass is logged and counted; the loop keeps going until ``stop``.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ from app.repair.reconcile import Reconciler, ReconcileReport
 log = logging.getLogger(__name__)
 
 _JITTER = 0.2
+# After a kicked attempt that found the lock taken (another node is repairing) or failed, try
+# again this soon rather than a whole interval later; not sooner, so kicks cannot make it spin.
+KICK_RETRY_SECONDS = 1.0
 
 
 class ReconcileJob:
@@ -37,9 +42,24 @@ class ReconcileJob:
         self._metrics = metrics
         self._interval = interval
         self._task: asyncio.Task[None] | None = None
+        self._kicked = asyncio.Event()
+        self._attempted = asyncio.Event()  # the first attempt since start has ended
+
+    def kick(self) -> None:
+        """Run a pass as soon as possible instead of at the next tick (cheap, never blocks:
+        every request that finds the ranking cold may call it)."""
+        self._kicked.set()
 
     def start(self) -> None:
+        """Start the loop; its first pass begins at once."""
+        self._kicked.set()
         self._task = asyncio.create_task(self._forever(), name="reconcile-job")
+
+    async def first_attempt(self, at_most: float) -> None:
+        """Wait, at most ``at_most`` seconds, for the first attempt since ``start`` to end (a
+        node that starts on a cold Redis then serves from a rebuilt ranking at once)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._attempted.wait(), at_most)
 
     async def stop(self) -> None:
         """Stop the loop; a pass in progress is cancelled and its lock released (the lock's
@@ -80,12 +100,24 @@ class ReconcileJob:
         metrics.reconcile_last_success.set(time.time())
 
     async def _forever(self) -> None:
+        pause, delay = 0.0, 0.0  # seconds before a kick is heeded; before the next tick
         while True:
-            await asyncio.sleep(self._interval * random.uniform(1 - _JITTER, 1 + _JITTER))
+            await asyncio.sleep(pause)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._kicked.wait(), max(0.0, delay - pause))
+            kicked = self._kicked.is_set()
+            self._kicked.clear()  # a kick during the pass asks for another one after it
             try:
-                await self.run_once()
+                report = await self.run_once()
             except Exception:
                 log.exception("reconcile pass crashed; retrying next time")
+                report = None
+            finally:
+                self._attempted.set()
+            if report is None and kicked:
+                pause = delay = KICK_RETRY_SECONDS
+            else:
+                pause, delay = 0.0, self._interval * random.uniform(1 - _JITTER, 1 + _JITTER)
 
 
 def reconcile_job(
@@ -98,6 +130,6 @@ def reconcile_job(
     interval: float,
 ) -> ReconcileJob:
     """The job with its lock and reconciler, as a serving node runs it."""
-    lock = ReconcileLock(redis, keys)
+    lock = ReconcileLock(redis, scripts, keys)
     reconciler = Reconciler(pool=pool, redis=redis, keys=keys, scripts=scripts, lock=lock)
     return ReconcileJob(reconciler, lock, metrics, interval)

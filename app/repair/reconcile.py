@@ -12,9 +12,10 @@ commit and apply, an outage, an operator's mistake). Two passes, both in bounded
   keys in one atomic step that also publishes the top 10 under a new epoch; then every user
   changed since the scan began is re-applied, so updates that landed on the old keys during
   the scan are not lost. Users ranked in Redis but not in the database are thereby dropped.
+  This is also how a cold Redis is seeded: there is no other path from PostgreSQL to Redis.
 
 Watermarks come from the database clock, never this node's, so clock skew cannot skip rows.
-The caller holds the reconcile lock (app/reconcile_lock.py) for the whole pass.
+The caller holds the reconcile lock (app/redis/lock.py) for the whole pass.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from redis.asyncio import Redis
 from app.core.ranking import iso, ranking_member
 from app.redis.keys import Keys
 from app.redis.lock import LockLost, ReconcileLock
-from app.redis.scripts import TOP_N, Scripts, read_script
+from app.redis.scripts import BatchDrift, BatchMode, Scripts, Standing
 
 BATCH = 1000
 # Re-read rows from this long before a watermark: a commit's updated_at is taken a moment
@@ -62,12 +63,12 @@ class Drift:
     newer: int = 0  # Redis already held a later standing (committed during the pass)
     accounted: int = 0  # users whose Redis member is in the ranking
 
-    def add(self, counts: list[int]) -> None:
-        self.missing += counts[0]
-        self.wrong += counts[1]
-        self.extra += counts[2]
-        self.accounted += counts[3]
-        self.newer += counts[4]
+    def add(self, batch: BatchDrift) -> None:
+        self.missing += batch.missing
+        self.wrong += batch.wrong
+        self.extra += batch.extra
+        self.accounted += batch.accounted
+        self.newer += batch.newer
 
     @property
     def total(self) -> int:
@@ -137,8 +138,6 @@ class Reconciler:
         self._lock = lock
         self._batch_size = batch_size
         self._progress = progress
-        self._batch = redis.register_script(read_script("reconcile_batch"))
-        self._swap = redis.register_script(read_script("reconcile_swap"))
 
     async def run(self, *, full: bool = False, dry_run: bool = False) -> ReconcileReport:
         """One pass; the caller must hold the reconcile lock (``LockLost`` if it goes)."""
@@ -173,25 +172,14 @@ class Reconciler:
             report.drift.extra += max(0, live - report.drift.accounted)
             return report
 
-        await self._redis.delete(*self._keys.rebuild_keys())
+        # UNLINK: a crashed rebuild's staging set can be large; freeing it must not block Redis.
+        await self._redis.unlink(*self._keys.rebuild_keys())
         scan_began = await self._compare(report, None, "stage")
         self._check_lock()
-        before, _version = await self._swap(
-            keys=[
-                *self._keys.leaderboard_keys(),
-                *self._keys.rebuild_keys(),
-                self._keys.reconcile_lock,
-            ],
-            args=[
-                self._lock.token or "",
-                iso(datetime.now(UTC)),
-                self._keys.updates_channel,
-                TOP_N,
-            ],
-        )
-        if int(before) < 0:
+        swapped = await self._scripts.reconcile_swap(self._lock.token or "", iso(datetime.now(UTC)))
+        if swapped is None:
             raise LockLost("the reconcile lock was lost before the swap; nothing was changed")
-        report.drift.extra += max(0, int(before) - report.drift.accounted)
+        report.drift.extra += max(0, swapped.replaced - report.drift.accounted)
         report.published = True
 
         # Updates that landed on the old keys while we scanned were renamed away: re-apply
@@ -209,17 +197,11 @@ class Reconciler:
         self,
         report: ReconcileReport,
         since: datetime | None,
-        mode: str,
+        mode: BatchMode,
     ) -> datetime:
         """Run every batch of users (changed since ``since``, else every ranked one) through
         the batch script; returns when the scan began (database time, taken with the snapshot
         the scan reads)."""
-        keys = [
-            self._keys.ranking,
-            self._keys.members,
-            self._keys.names,
-            *self._keys.rebuild_keys(),
-        ]
         rows = _RANKED_USERS_SQL if since is None else _USERS_SINCE_SQL
         bound = since or _EPOCH_START
         async with self._pool.acquire() as conn:
@@ -230,10 +212,9 @@ class Reconciler:
                 total = await self._count(conn, rows, bound)
                 async for batch in self._batches(conn, rows, bound):
                     self._check_lock()
-                    args: list[str | int] = [mode, STAGE_TTL_SECONDS]
-                    for user_id, username, score, reached_at in batch:
-                        args += [user_id, username, score, ranking_member(user_id, reached_at)]
-                    report.drift.add([int(n) for n in await self._batch(keys=keys, args=args)])
+                    report.drift.add(
+                        await self._scripts.reconcile_batch(mode, batch, STAGE_TTL_SECONDS)
+                    )
                     report.scanned += len(batch)
                     if self._progress is not None:
                         self._progress(report.scanned, total)
@@ -246,11 +227,13 @@ class Reconciler:
 
     async def _batches(
         self, conn: asyncpg.Connection, rows_sql: str, bound: datetime
-    ) -> AsyncIterator[list[tuple[str, str, int, datetime]]]:
+    ) -> AsyncIterator[list[Standing]]:
         args = [bound] if rows_sql is _USERS_SINCE_SQL else []
-        batch: list[tuple[str, str, int, datetime]] = []
+        batch: list[Standing] = []
         async for row in conn.cursor(rows_sql, *args, prefetch=self._batch_size):
-            batch.append((row["user_id"], row["username"], row["score"], row["reached_at"]))
+            user_id = row["user_id"]
+            member = ranking_member(user_id, row["reached_at"])
+            batch.append(Standing(user_id, row["username"], row["score"], member))
             if len(batch) >= self._batch_size:
                 yield batch
                 batch = []
@@ -258,7 +241,7 @@ class Reconciler:
             yield batch
 
     async def _publish_if_changed(self) -> bool:
-        result = await self._scripts.publish_top10([], iso(datetime.now(UTC)))
+        result = await self._scripts.publish_top10(iso(datetime.now(UTC)))
         return result.top_changed
 
     async def _watermark(self) -> datetime | None:
