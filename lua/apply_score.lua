@@ -10,6 +10,8 @@
 -- ARGV[5]     updatedAt for the message (ISO 8601 time of the commit)
 -- ARGV[6]     channel to publish on
 -- ARGV[7]     how many users the published board holds (10)
+-- ARGV[8]     the board's id, ARGV[9] the period (named in the message)
+-- ARGV[10]    when the period's keys expire, ms since the epoch ("0": never)
 --
 -- Returns {applied, rank, previous_rank (0 = unranked), top_changed (1, 0, or -1 when the
 -- ranking is cold and must be rebuilt first: nothing is published then), version, message}:
@@ -17,6 +19,7 @@
 -- else an empty string.
 local user_id, username, score, member = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local updated_at, channel, top_n = ARGV[5], ARGV[6], tonumber(ARGV[7])
+local board, period, expire_at_ms = ARGV[8], ARGV[9], tonumber(ARGV[10])
 
 local previous_score = current_score(user_id)
 local previous_rank = 0
@@ -25,7 +28,8 @@ if previous_score then
 end
 
 local applied = upsert(user_id, username, score, member)
-local published = publish_if_changed(top_n, updated_at, channel, false)
+local published = publish_if_changed(top_n, updated_at, channel, false, board, period)
+expire_period(expire_at_ms)
 
 -- The user's rank by what the ranking now holds (a newer score, if this call arrived late).
 local rank = rank_of_score(current_score(user_id))

@@ -9,15 +9,27 @@
 --   KEYS[5] message   string: the last published LEADERBOARD_UPDATE message
 --   KEYS[6] version   integer: version of the last published message
 --   KEYS[7] epoch     string: the current epoch (a new one whenever the version counter is lost)
+-- All seven belong to one board in one period (the all-time board's keep their old names).
 local top10_key, message_key, version_key, epoch_key = KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 
+-- A period's keys go when it is over (at_ms after it ended; 0: never, the all-time board).
+-- A late apply after that recreates them already expired: nothing lingers.
+local function expire_period(at_ms)
+  if at_ms > 0 then
+    for i = 1, 7 do
+      redis.call('PEXPIREAT', KEYS[i], at_ms)
+    end
+  end
+end
+
 -- Read the top N; when its ordered (user, score) pairs differ from the last published ones,
--- or when asked to start a new epoch, store and publish a new LEADERBOARD_UPDATE message.
+-- or when asked to start a new epoch, store and publish a new LEADERBOARD_UPDATE message
+-- naming its board and period (one channel carries every board's messages).
 -- Returns {changed (1 or 0), version, message (when changed)}, or {-1, 0} when the ranking is
 -- cold: the version counter is gone (a new Redis, or one that lost its data), so the ranking
 -- may hold only part of the users and must be rebuilt from PostgreSQL (a full reconcile)
 -- before anything is published from it.
-local function publish_if_changed(top_n, updated_at, channel, force_new_epoch)
+local function publish_if_changed(top_n, updated_at, channel, force_new_epoch, board, period)
   local version = tonumber(redis.call('GET', version_key))
   if not version and not force_new_epoch then
     return {-1, 0}
@@ -64,7 +76,9 @@ local function publish_if_changed(top_n, updated_at, channel, force_new_epoch)
       .. ',"score":' .. score
       .. ',"rank":' .. rank .. '}'
   end
-  local message = '{"type":"LEADERBOARD_UPDATE","epoch":' .. cjson.encode(epoch)
+  local message = '{"type":"LEADERBOARD_UPDATE","board":' .. cjson.encode(board)
+    .. ',"period":' .. cjson.encode(period)
+    .. ',"epoch":' .. cjson.encode(epoch)
     .. ',"version":' .. version
     .. ',"data":{"users":[' .. table.concat(rows, ',') .. ']'
     .. ',"updatedAt":' .. cjson.encode(updated_at) .. '}}'

@@ -53,7 +53,8 @@ async def test_snapshot_first_then_one_message_per_change_of_the_top_10(
     async with live_client(server.ws_url, ada.token) as client:
         first = await client.next_update()
         assert first["type"] == "LEADERBOARD_UPDATE"
-        assert set(first) == {"type", "epoch", "version", "data"}
+        assert list(first) == ["type", "board", "period", "epoch", "version", "data"]
+        assert (first["board"], first["period"]) == ("all-time", "all")
         assert users_of(first) == [("ada", 50)]
         async with httpx.AsyncClient(base_url=server.base_url) as http:
             board = (await http.get("/api/leaderboard")).json()

@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 
 from app.core.ranking import ranking_member
 from app.redis.keys import Keys
-from app.redis.scripts import Scripts, Standing, read_script, script_names
+from app.redis.scripts import BoardApply, Scripts, Standing, read_script, script_names
 
 T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
@@ -240,9 +240,14 @@ async def test_every_script_works_after_script_flush(warm, redis, namespace) -> 
     assert await warm.reconcile_swap("token", "t") is not None
     assert await warm.lock_release(keys.reconcile_lock, "token")
     assert await warm.live_register(user, "node|conn", 2, 60) == []
+    assert not (await warm.board_page(keys.all_time, 10, None)).cold
+    board = keys.board("weekly", "2026-W48")
+    applied = await warm.apply_scores([BoardApply(board, standing(user, 10, T0))], "t")
+    assert applied[0].applied
 
     # Every script was loaded again by the call that needed it.
-    assert all(await redis.script_exists(*shas))
+    loaded = dict(zip(warm.registered(), await redis.script_exists(*shas), strict=True))
+    assert all(loaded.values()), loaded
 
 
 async def test_a_broken_script_fails_start_up(redis, namespace, tmp_path, monkeypatch) -> None:

@@ -180,13 +180,13 @@ async def leaderboard() -> Response:
         target = args["around"]
         user_id = authenticate().user_id if target == "me" else board_reads.check_user_id(target)
         found = await board_reads.read_around(
-            selection, svc.boards_db, svc.boards_db, user_id, check_radius(args.get("radius"))
+            selection, svc.board_cache, svc.boards_db, user_id, check_radius(args.get("radius"))
         )
         return _json(AroundResponse.of(found))
     if "limit" in args or "cursor" in args:
         limit = check_limit(args.get("limit"))
         page = await board_reads.read_page(
-            selection, svc.boards_db, svc.boards_db, limit, args.get("cursor")
+            selection, svc.board_cache, svc.boards_db, limit, args.get("cursor")
         )
         return _json(PageResponse.of(page))
     return await _top(selection)

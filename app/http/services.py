@@ -40,6 +40,7 @@ from app.redis.ranking_cache import LeaderboardCache
 from app.redis.rate_gate import RateLimiter
 from app.redis.scripts import Scripts
 from app.repair.job import ReconcileJob, reconcile_job
+from app.repair.rollover import Rollover
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,7 @@ class Services:
     limiter: RateLimiter
     leaderboard: LeaderboardCache
     board_cache: BoardCache
+    rollover: Rollover
     passwords: Passwords
     subscription: Subscription
     live: LiveNode
@@ -106,6 +108,7 @@ class Services:
             log.warning("redis unreachable at start-up (%s); continuing with fallbacks", error)
         health = RedisHealth(settings.redis_retry_seconds)
         board = Board()
+        boards = Boards(board)
         catalog = Catalog()
         await refresh_catalog(catalog, pool)
         board_catalog = BoardCatalog()
@@ -117,12 +120,13 @@ class Services:
             standings=PgStandings(read_pool),
             board=board,
             health=health,
+            boards=boards,
         )
         registry = Registry(redis, scripts, keys, LiveNode.new_node_id(), settings.ws_max_per_user)
-        boards = Boards(board)
         boards_db = PgBoards(read_pool)
         board_cache = BoardCache(
             redis=redis,
+            scripts=scripts,
             keys=keys,
             boards=boards,
             catalog=board_catalog,
@@ -131,6 +135,16 @@ class Services:
             database_top=lambda board_id, period: database_top(boards_db, board_id, period),
         )
         live = LiveNode(settings, boards, registry, board_cache.snapshot, board_cache.is_live)
+        rollover = Rollover(
+            redis=redis,
+            scripts=scripts,
+            keys=keys,
+            pool=pool,
+            catalog=board_catalog,
+            boards=boards,
+            node_id=registry.node_id,
+        )
+        leaderboard.on_board_cold(rollover.kick)
         metrics = Metrics()
         pools = {"primary": pool} | ({"replica": read_pool} if read_pool is not pool else {})
         metrics.observe_pools(pools)
@@ -170,6 +184,7 @@ class Services:
             ),
             leaderboard=leaderboard,
             board_cache=board_cache,
+            rollover=rollover,
             passwords=Passwords(settings.password_time_cost, settings.password_memory_kib),
             subscription=Subscription(
                 subscriber_redis, keys, boards, health, {registry.control_channel: live.on_control}
@@ -184,6 +199,7 @@ class Services:
         services.subscription.start()
         live.start()
         services.reconcile.start()
+        services.rollover.start()
         # Its first pass rebuilds a cold ranking; serving after it spares the first requests
         # the fallbacks. Bounded: a large rebuild finishes in the background.
         await services.reconcile.first_attempt(at_most=RECONCILE_START_WAIT_SECONDS)
@@ -202,6 +218,7 @@ class Services:
     async def close(self) -> None:
         # First, so the reconcile lock is released while Redis is still reachable.
         await self.reconcile.stop()
+        await self.rollover.stop()
         await self.live.close()
         await self._periodic.stop()
         await self.subscription.stop()

@@ -1,4 +1,4 @@
-"""Every board's current period in Redis: its top-10 message, and the read path for it.
+"""Every board's current period in Redis: its top-10 message, pages and around-a-player.
 
 The all-time board is the ranking cache of app/redis/ranking_cache.py (unchanged keys); every
 other board keeps, per current period, the same keys under its own hash tag
@@ -19,9 +19,12 @@ from redis.exceptions import RedisError
 
 from app.core.board import Boards, Snapshot
 from app.core.board_reads import BoardCatalog, BoardNotFound
-from app.core.boards import ALL_TIME
+from app.core.boards import ALL_TIME, RowKey
+from app.core.ports import RankedRow, RankedRun
+from app.core.ranking import split_member
 from app.redis.health import RedisHealth
 from app.redis.keys import Keys
+from app.redis.scripts import BoardRead, Scripts
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -41,10 +44,14 @@ def utc_now() -> datetime:
 
 
 class BoardCache:
+    """The BoardRankings port on Redis (current periods; None when it cannot answer), and
+    each board's current top 10."""
+
     def __init__(
         self,
         *,
         redis: Redis,
+        scripts: Scripts,
         keys: Keys,
         boards: Boards,
         catalog: BoardCatalog,
@@ -54,6 +61,7 @@ class BoardCache:
         clock: Clock = utc_now,
     ) -> None:
         self._redis = redis
+        self._scripts = scripts
         self._keys = keys
         self._boards = boards
         self._catalog = catalog
@@ -88,6 +96,25 @@ class BoardCache:
                 return state.current
         return await self._from_database(board_id, period.id)
 
+    # -- pages and around (BoardRankings) -----------------------------------------------------
+
+    async def page(
+        self, board_id: str, period: str, limit: int, after: RowKey | None
+    ) -> RankedRun | None:
+        cursor = (after.score, after.member) if after is not None else None
+        read = await self._call(
+            self._scripts.board_page, self._keys.board(board_id, period), limit, cursor
+        )
+        return None if read is None or read.cold else _run(read)
+
+    async def around(
+        self, board_id: str, period: str, user_id: str, radius: int
+    ) -> RankedRun | None:
+        read = await self._call(
+            self._scripts.board_around, self._keys.board(board_id, period), user_id, radius
+        )
+        return None if read is None or read.cold else _run(read)
+
     async def _from_database(self, board_id: str, period: str) -> Snapshot:
         now = asyncio.get_running_loop().time()
         cached = self._db_tops.get((board_id, period))
@@ -114,3 +141,12 @@ class BoardCache:
             return None
         self._health.succeeded()
         return result
+
+
+def _run(read: BoardRead) -> RankedRun:
+    rows = []
+    for row in read.rows:
+        user_id, reached_us = split_member(row.member)
+        key = RowKey(row.score, reached_us, user_id)
+        rows.append(RankedRow(user_id, row.username, row.score, row.rank, key))
+    return RankedRun(rows, read.total)

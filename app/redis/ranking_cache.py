@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from app.core.board import Board, Snapshot, message_from_users, snapshot_from_message
+from app.core.board import Board, Boards, Snapshot, message_from_users, snapshot_from_message
 from app.core.ports import StandingsStore
 from app.core.ranking import TOP_N, iso, ranking_member, shared_ranks
 from app.redis.health import RedisHealth
 from app.redis.keys import Keys
-from app.redis.scripts import ApplyResult, Scripts, Standing
+from app.redis.scripts import ApplyResult, BoardApply, Scripts, Standing
 
 if TYPE_CHECKING:
     from app.core.scoring import Committed
@@ -51,6 +51,7 @@ class LeaderboardCache:
         standings: StandingsStore,
         board: Board,
         health: RedisHealth,
+        boards: Boards | None = None,
     ) -> None:
         self._redis = redis
         self._scripts = scripts
@@ -60,21 +61,49 @@ class LeaderboardCache:
         self._health = health
         self._db_board: tuple[float, Snapshot] | None = None
         self._cold_listeners: list[ColdListener] = []
+        self._board_cold_listeners: list[ColdListener] = []
+        self._boards = boards or Boards(board)
 
     def on_cold(self, listener: ColdListener) -> None:
         """Call ``listener`` (at once, without awaiting) whenever a call finds the ranking
         cold; the reconcile job's ``kick`` is one."""
         self._cold_listeners.append(listener)
 
+    def on_board_cold(self, listener: ColdListener) -> None:
+        """Call ``listener`` when an apply finds another board's current period cold (not yet
+        started, or lost): the rollover task (app/repair/rollover.py) starts it."""
+        self._board_cold_listeners.append(listener)
+
     # -- write path -------------------------------------------------------------------------
 
     async def apply(self, committed: Committed) -> ApplyResult | None:
-        """Write a committed score into the ranking. None when Redis cannot be reached or the
-        ranking is cold: the caller then ranks from PostgreSQL, as in an outage."""
-        standing = standing_of(
-            committed.user_id, committed.username, committed.score, committed.reached_at
-        )
-        result = await self._call(self._scripts.apply_score, standing, iso(committed.reached_at))
+        """Write a committed score into the ranking, and the user's score on every other board
+        the commit counted on into that board's current period, in one round trip. The
+        all-time result answers; None when Redis cannot be reached or the all-time ranking is
+        cold: the caller then ranks from PostgreSQL, as in an outage."""
+        member = ranking_member(committed.user_id, committed.reached_at)
+        applies = [
+            BoardApply(
+                self._keys.all_time,
+                Standing(committed.user_id, committed.username, committed.score, member),
+            )
+        ] + [
+            BoardApply(
+                self._keys.board(b.board_id, b.period),
+                Standing(committed.user_id, committed.username, b.score, member),
+                expire_at_ms(b.ends_at),
+            )
+            for b in committed.boards
+        ]
+        results = await self._call(self._scripts.apply_scores, applies, iso(committed.reached_at))
+        if results is None:
+            return None
+        for other in results[1:]:
+            if other.message:
+                self._boards.offer(other.message)
+            elif other.cold:
+                self._found_board_cold()
+        result: ApplyResult | None = results[0]
         if result is not None and result.cold:
             # Nothing was published from the cold ranking. Rebuilding it reads every user, so
             # it is the reconcile job's work, never this request's.
@@ -151,3 +180,20 @@ class LeaderboardCache:
     def _found_cold(self) -> None:
         for listener in list(self._cold_listeners):
             listener()
+
+    def _found_board_cold(self) -> None:
+        for listener in list(self._board_cold_listeners):
+            listener()
+
+
+# A period's keys are kept this long after it ends: a node whose clock is a little behind,
+# or an apply in flight at the boundary, still finds them. After that it is read from
+# PostgreSQL like any past period.
+PERIOD_KEYS_GRACE = timedelta(minutes=5)
+
+
+def expire_at_ms(ends_at: datetime | None) -> int:
+    """When a period's keys expire, in ms since the epoch (0: never, for an unbounded one)."""
+    if ends_at is None:
+        return 0
+    return int((ends_at + PERIOD_KEYS_GRACE).timestamp() * 1000)

@@ -16,9 +16,10 @@ from typing import Literal
 import orjson
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
 
 from app.core.resources import resource_dir
-from app.redis.keys import Keys
+from app.redis.keys import BoardKeys, Keys
 
 TOP_N = 10
 _USES = re.compile(r"^-- uses: (\w+)$", re.MULTILINE)
@@ -69,6 +70,47 @@ class ApplyResult:
 
 
 @dataclass(frozen=True)
+class BoardRow:
+    """One row of a board's ranking as Redis holds it, with its shared rank."""
+
+    member: str
+    score: int
+    rank: int
+    username: str
+
+
+@dataclass(frozen=True)
+class BoardRead:
+    """What board_read.lua answered: rows (empty and ``ranked`` False: the user has no
+    points), the ranked total, and whether the ranking was cold (nothing read)."""
+
+    rows: list[BoardRow]
+    total: int
+    ranked: bool = True
+    cold: bool = False
+
+
+def _read_keys(board: BoardKeys) -> list[str]:
+    return [board.ranking, board.members, board.names, board.version]
+
+
+def _board_read(reply: list[object]) -> BoardRead:
+    status, total = int(reply[0]), int(reply[1])  # type: ignore[call-overload]
+    if status < 0:
+        return BoardRead([], 0, cold=True)
+    flat = reply[2:]
+    rows = [
+        BoardRow(_text(flat[i]), int(flat[i + 1]), int(flat[i + 2]), _text(flat[i + 3]))  # type: ignore[call-overload]
+        for i in range(0, len(flat), 4)
+    ]
+    return BoardRead(rows, total, ranked=status == 1)
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+@dataclass(frozen=True)
 class Standing:
     """A user's committed standing, as the ranking stores it."""
 
@@ -76,6 +118,28 @@ class Standing:
     username: str
     score: int
     member: str
+
+
+@dataclass(frozen=True)
+class BoardApply:
+    """One board's part of a commit's apply: its keys, the standing, when its keys expire."""
+
+    board: BoardKeys
+    standing: Standing
+    expire_at_ms: int = 0
+
+
+def _apply_result(reply: list[object]) -> ApplyResult:
+    applied, rank, previous_rank, changed, version, message = reply
+    return ApplyResult(
+        applied=bool(applied),
+        rank=int(rank),  # type: ignore[call-overload]
+        previous_rank=int(previous_rank) or None,  # type: ignore[call-overload]
+        top_changed=int(changed) == 1,  # type: ignore[call-overload]
+        version=int(version),  # type: ignore[call-overload]
+        cold=int(changed) == -1,  # type: ignore[call-overload]
+        message=message if isinstance(message, bytes) else str(message).encode(),
+    )
 
 
 @dataclass(frozen=True)
@@ -119,6 +183,7 @@ class Scripts:
         self._lock_extend = self._register("lock_extend")
         self._lock_release = self._register("lock_release")
         self._live_register = self._register("live_register")
+        self._board_read = self._register("board_read")
 
     def _register(self, name: str) -> AsyncScript:
         script = self._redis.register_script(read_script(name))
@@ -136,37 +201,99 @@ class Scripts:
 
     # -- leaderboard ----------------------------------------------------------------------------
 
-    async def apply_score(self, standing: Standing, updated_at: str) -> ApplyResult:
-        """Write a committed standing into the ranking; publish the top 10 if it changed."""
-        applied, rank, previous_rank, changed, version, message = await self._apply_score(
-            keys=self._keys.leaderboard_keys(),
+    async def apply_score(
+        self,
+        standing: Standing,
+        updated_at: str,
+        board: BoardKeys | None = None,
+        expire_at_ms: int = 0,
+    ) -> ApplyResult:
+        """Write a committed standing into a board's ranking (all time by default); publish
+        its top 10 if it changed. A period's keys expire at ``expire_at_ms`` (0: never)."""
+        keys, args = self._apply_call(
+            standing, updated_at, board or self._keys.all_time, expire_at_ms
+        )
+        return _apply_result(await self._apply_score(keys=keys, args=args))
+
+    async def apply_scores(
+        self, applies: Sequence[BoardApply], updated_at: str
+    ) -> list[ApplyResult]:
+        """Every board's apply of one commit in ONE round trip: a pipeline of EVALSHAs (each
+        board's keys have their own hash tag, so they are separate scripts, each atomic).
+        Not redis-py's pipelined ``Script``, which asks SCRIPT EXISTS first: a second round
+        trip on every call. After a SCRIPT FLUSH the script is loaded and the pipeline run
+        again, which is harmless: every apply is idempotent."""
+        script = self._apply_score
+        for attempt in (1, 2):
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for item in applies:
+                    keys, args = self._apply_call(
+                        item.standing, updated_at, item.board, item.expire_at_ms
+                    )
+                    pipe.evalsha(script.sha, len(keys), *keys, *args)
+                replies = await pipe.execute(raise_on_error=False)
+            missing = [r for r in replies if isinstance(r, NoScriptError)]
+            if not missing or attempt == 2:
+                break
+            script.sha = await self._redis.script_load(script.script)
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return [_apply_result(reply) for reply in replies]
+
+    def _apply_call(
+        self, standing: Standing, updated_at: str, board: BoardKeys, expire_at_ms: int
+    ) -> tuple[list[str], list[str | int]]:
+        return board.leaderboard_keys(), [
+            standing.user_id,
+            standing.username,
+            standing.score,
+            standing.member,
+            updated_at,
+            self._keys.updates_channel,
+            TOP_N,
+            board.board,
+            board.period,
+            expire_at_ms,
+        ]
+
+    async def publish_top10(
+        self,
+        updated_at: str,
+        new_epoch: bool = False,
+        board: BoardKeys | None = None,
+        expire_at_ms: int = 0,
+    ) -> PublishResult:
+        """Publish the top 10 a board's ranking holds if it changed (or under a new epoch)."""
+        target = board or self._keys.all_time
+        changed, version = await self._publish_top10(
+            keys=target.leaderboard_keys(),
             args=[
-                standing.user_id,
-                standing.username,
-                standing.score,
-                standing.member,
                 updated_at,
                 self._keys.updates_channel,
                 TOP_N,
+                "1" if new_epoch else "0",
+                target.board,
+                target.period,
+                expire_at_ms,
             ],
         )
-        return ApplyResult(
-            applied=bool(applied),
-            rank=int(rank),
-            previous_rank=int(previous_rank) or None,
-            top_changed=int(changed) == 1,
-            version=int(version),
-            cold=int(changed) == -1,
-            message=message,
+        return PublishResult(int(changed) == 1, int(version), cold=int(changed) == -1)
+
+    async def board_page(
+        self, board: BoardKeys, limit: int, after: tuple[int, str] | None
+    ) -> BoardRead:
+        """Up to ``limit`` rows after (score, member), from the top when None."""
+        score, member = after if after is not None else ("", "")
+        return _board_read(
+            await self._board_read(keys=_read_keys(board), args=["page", limit, score, member])
         )
 
-    async def publish_top10(self, updated_at: str, new_epoch: bool = False) -> PublishResult:
-        """Publish the top 10 the ranking holds if it changed (or under a new epoch)."""
-        changed, version = await self._publish_top10(
-            keys=self._keys.leaderboard_keys(),
-            args=[updated_at, self._keys.updates_channel, TOP_N, "1" if new_epoch else "0"],
+    async def board_around(self, board: BoardKeys, user_id: str, radius: int) -> BoardRead:
+        """The user's row with up to ``radius`` rows on each side."""
+        return _board_read(
+            await self._board_read(keys=_read_keys(board), args=["around", radius, user_id])
         )
-        return PublishResult(int(changed) == 1, int(version), cold=int(changed) == -1)
 
     # -- rate limits ----------------------------------------------------------------------------
 
@@ -181,25 +308,46 @@ class Scripts:
     # -- reconciler -----------------------------------------------------------------------------
 
     async def reconcile_batch(
-        self, mode: BatchMode, standings: Sequence[Standing], stage_ttl_seconds: int
+        self,
+        mode: BatchMode,
+        standings: Sequence[Standing],
+        stage_ttl_seconds: int,
+        board: BoardKeys | None = None,
     ) -> BatchDrift:
         """Compare standings read from PostgreSQL (score 0: must be unranked) with the live
         ranking; by ``mode`` count, repair, or stage them for a full rebuild."""
         batch = orjson.dumps([[s.user_id, s.username, s.score, s.member] for s in standings])
-        keys = self._keys
+        keys = board or self._keys.all_time
         missing, wrong, extra, accounted, newer = await self._reconcile_batch(
             keys=[keys.ranking, keys.members, keys.names, *keys.rebuild_keys()],
             args=[mode, stage_ttl_seconds, batch],
         )
         return BatchDrift(int(missing), int(wrong), int(extra), int(accounted), int(newer))
 
-    async def reconcile_swap(self, lock_token: str, updated_at: str) -> SwapResult | None:
+    async def reconcile_swap(
+        self,
+        lock_token: str,
+        updated_at: str,
+        board: BoardKeys | None = None,
+        expire_at_ms: int = 0,
+    ) -> SwapResult | None:
         """Put the staged ranking in place of the live one and publish it under a new epoch,
         if ``lock_token`` still holds the reconcile lock; None (nothing touched) if not."""
-        keys = self._keys
+        keys = board or self._keys.all_time
+        # The all-time board checks the reconcile lock itself; another board a copy of its
+        # token under that board's tag (one slot per script).
+        lock = self._keys.reconcile_lock if board is None else keys.rebuild_lock
         replaced, version = await self._reconcile_swap(
-            keys=[*keys.leaderboard_keys(), *keys.rebuild_keys(), keys.reconcile_lock],
-            args=[lock_token, updated_at, keys.updates_channel, TOP_N],
+            keys=[*keys.leaderboard_keys(), *keys.rebuild_keys(), lock],
+            args=[
+                lock_token,
+                updated_at,
+                self._keys.updates_channel,
+                TOP_N,
+                keys.board,
+                keys.period,
+                expire_at_ms,
+            ],
         )
         if int(replaced) < 0:
             return None
