@@ -29,8 +29,9 @@ end
 
 local applied = upsert(user_id, username, score, member)
 local published = publish_if_changed(top_n, updated_at, channel, false, board, period)
-expire_period(expire_at_ms)
 
--- The user's rank by what the ranking now holds (a newer score, if this call arrived late).
+-- The user's rank by what the ranking now holds (a newer score, if this call arrived late);
+-- read before the expiry, which removes a period already over at once.
 local rank = rank_of_score(current_score(user_id))
+expire_period(expire_at_ms)
 return {applied, rank, previous_rank, published[1], published[2], published[3] or ''}

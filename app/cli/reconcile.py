@@ -16,7 +16,9 @@ import asyncpg
 import orjson
 from redis.exceptions import RedisError
 
+from app.core.board_reads import BoardCatalog
 from app.core.settings import ConfigError, Settings
+from app.db.boards import refresh_boards
 from app.redis.client import redis_from_url
 from app.redis.keys import Keys
 from app.redis.lock import LockLost, ReconcileLock
@@ -56,8 +58,17 @@ async def run(settings: Settings, full: bool, dry_run: bool, as_json: bool) -> i
     keys = Keys(settings.redis_namespace)
     scripts = Scripts(redis, keys)
     lock = ReconcileLock(redis, scripts, keys)
+    # Every board's current period too, as the nodes' job does.
+    catalog = BoardCatalog()
+    await refresh_boards(catalog, pool)
     reconciler = Reconciler(
-        pool=pool, redis=redis, keys=keys, scripts=scripts, lock=lock, progress=_Progress()
+        pool=pool,
+        redis=redis,
+        keys=keys,
+        scripts=scripts,
+        lock=lock,
+        progress=_Progress(),
+        catalog=catalog,
     )
     try:
         async with lock.held() as got:

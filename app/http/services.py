@@ -159,6 +159,7 @@ class Services:
             scripts=scripts,
             metrics=metrics,
             interval=settings.reconcile_interval_seconds,
+            catalog=board_catalog,
         )
         # A cold ranking, or Redis back after an outage: repair now, in the background.
         leaderboard.on_cold(reconcile.kick)

@@ -19,6 +19,7 @@ import asyncpg
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from app.core.board_reads import BoardCatalog
 from app.obs.metrics import Metrics
 from app.redis.keys import Keys
 from app.redis.lock import LockLost, ReconcileLock
@@ -82,7 +83,7 @@ class ReconcileJob:
             self._metrics.reconcile_runs.labels("unknown", "failed").inc()
             return None
         self.record(self._metrics, report)
-        if report.drift.total:
+        if report.drift.total or any(sub.drift.total for sub in report.boards):
             log.warning(
                 "reconcile repaired drift",
                 extra={"reconcile": report.as_json()},
@@ -94,8 +95,9 @@ class ReconcileJob:
     @staticmethod
     def record(metrics: Metrics, report: ReconcileReport) -> None:
         metrics.reconcile_runs.labels(report.mode, "ok").inc()
-        for kind in ("missing", "wrong", "extra"):
-            metrics.reconcile_drift.labels(kind).inc(getattr(report.drift, kind))
+        for pass_ in (report, *report.boards):  # every board's current period counts
+            for kind in ("missing", "wrong", "extra"):
+                metrics.reconcile_drift.labels(kind).inc(getattr(pass_.drift, kind))
         metrics.reconcile_duration.set(report.duration_seconds)
         metrics.reconcile_last_success.set(time.time())
 
@@ -128,8 +130,12 @@ def reconcile_job(
     scripts: Scripts,
     metrics: Metrics,
     interval: float,
+    catalog: BoardCatalog | None = None,
 ) -> ReconcileJob:
-    """The job with its lock and reconciler, as a serving node runs it."""
+    """The job with its lock and reconciler, as a serving node runs it (every board in the
+    catalog: its current period)."""
     lock = ReconcileLock(redis, scripts, keys)
-    reconciler = Reconciler(pool=pool, redis=redis, keys=keys, scripts=scripts, lock=lock)
+    reconciler = Reconciler(
+        pool=pool, redis=redis, keys=keys, scripts=scripts, lock=lock, catalog=catalog
+    )
     return ReconcileJob(reconciler, lock, metrics, interval)

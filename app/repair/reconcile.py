@@ -28,9 +28,12 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 from redis.asyncio import Redis
 
+from app.core.board_reads import BoardCatalog
+from app.core.boards import ALL_PERIOD, ALL_TIME
 from app.core.ranking import iso, ranking_member
-from app.redis.keys import Keys
+from app.redis.keys import BoardKeys, Keys
 from app.redis.lock import LockLost, ReconcileLock
+from app.redis.ranking_cache import expire_at_ms
 from app.redis.scripts import BatchDrift, BatchMode, Scripts, Standing
 
 BATCH = 1000
@@ -39,7 +42,6 @@ BATCH = 1000
 SAFETY_MARGIN = timedelta(seconds=30)
 # A crashed rebuild's staging keys expire by themselves after this long.
 STAGE_TTL_SECONDS = 3600
-_EPOCH_START = datetime(1970, 1, 1, tzinfo=UTC)
 
 Progress = Callable[[int, int], None]  # (users scanned so far, users to scan)
 
@@ -86,6 +88,10 @@ class ReconcileReport:
     published: bool = False  # a new top 10 was published
     duration_seconds: float = 0.0
     reason: str = ""  # why a pass was escalated to full, if it was
+    board: str = ALL_TIME
+    period: str = ALL_PERIOD
+    # The same pass over every other board's current period.
+    boards: list[ReconcileReport] = field(default_factory=list)
 
     @property
     def fixed(self) -> int:
@@ -110,13 +116,66 @@ class ReconcileReport:
             lines.append(f"  reapplied {self.reapplied} (changed during the full scan)")
         lines.append(f"  published {'a new top 10' if self.published else 'nothing (unchanged)'}")
         lines.append(f"  duration  {self.duration_seconds:.2f} s")
+        for sub in self.boards:
+            d = sub.drift
+            lines.append(
+                f"  board {sub.board} {sub.period}: {sub.mode}, scanned {sub.scanned}, "
+                f"missing {d.missing}, wrong {d.wrong}, extra {d.extra}"
+                + (f" ({sub.reason})" if sub.reason else "")
+            )
         return "\n".join(lines)
 
     def as_json(self) -> dict[str, object]:
         out = asdict(self)
         out["since"] = iso(self.since) if self.since else None
         out["fixed"] = self.fixed
+        out["boards"] = [sub.as_json() for sub in self.boards]
         return out
+
+
+@dataclass(frozen=True)
+class Target:
+    """One ranking to reconcile: a board in its current period, its keys, and the SQL that
+    reads its standings (all of them; or those changed since ``$n``, the last parameter)."""
+
+    keys: BoardKeys
+    every_sql: str
+    since_sql: str
+    args: tuple[str, ...] = ()
+    expire_at_ms: int = 0
+
+    @property
+    def name(self) -> str:
+        return f"{self.keys.board}:{self.keys.period}"
+
+    @property
+    def is_all_time(self) -> bool:
+        return self.keys.board == ALL_TIME
+
+
+def board_target(keys: Keys, board_id: str, period: str, ends_at: datetime | None) -> Target:
+    """A board other than all time in one period: its rows of ``board_scores``."""
+    return Target(
+        keys.board(board_id, period),
+        _BOARD_STANDINGS_SQL,
+        _BOARD_STANDINGS_SINCE_SQL,
+        (board_id, period),
+        expire_at_ms(ends_at),
+    )
+
+
+_BOARD_STANDINGS_SQL = """
+SELECT s.user_id::text AS user_id, u.username, s.score, s.reached_at
+  FROM board_scores s JOIN users u ON u.id = s.user_id
+ WHERE s.board_id = $1 AND s.period = $2
+"""
+_BOARD_STANDINGS_SINCE_SQL = """
+SELECT s.user_id::text AS user_id, u.username, s.score, s.reached_at
+  FROM board_scores s JOIN users u ON u.id = s.user_id
+ WHERE s.board_id = $1 AND s.period = $2 AND s.updated_at >= $3
+"""
+
+Clock = Callable[[], datetime]
 
 
 class Reconciler:
@@ -130,6 +189,8 @@ class Reconciler:
         lock: ReconcileLock,
         batch_size: int = BATCH,
         progress: Progress | None = None,
+        catalog: BoardCatalog | None = None,
+        clock: Clock = lambda: datetime.now(UTC),
     ) -> None:
         self._pool = pool
         self._redis = redis
@@ -138,45 +199,81 @@ class Reconciler:
         self._lock = lock
         self._batch_size = batch_size
         self._progress = progress
+        self._catalog = catalog
+        self._clock = clock
+        self._all_time = Target(keys.all_time, _RANKED_USERS_SQL, _USERS_SINCE_SQL)
+
+    def targets(self) -> list[Target]:
+        """Every other board's current period (by this node's clock), from the catalog."""
+        if self._catalog is None:
+            return []
+        return [
+            board_target(self._keys, board.id, period.id, period.ends_at)
+            for board, period in self._catalog.open_at(self._clock())
+            if not board.is_all_time
+        ]
 
     async def run(self, *, full: bool = False, dry_run: bool = False) -> ReconcileReport:
-        """One pass; the caller must hold the reconcile lock (``LockLost`` if it goes)."""
+        """One pass over the all-time ranking, then over every other board's current period
+        (in ``report.boards``); the caller must hold the reconcile lock (``LockLost`` if it
+        goes)."""
+        report = await self.run_target(self._all_time, full=full, dry_run=dry_run)
+        for target in self.targets():
+            report.boards.append(await self.run_target(target, full=full, dry_run=dry_run))
+        return report
+
+    async def run_target(
+        self, target: Target, *, full: bool = False, dry_run: bool = False
+    ) -> ReconcileReport:
         started = time.monotonic()
-        cold = not await self._redis.exists(self._keys.version)
+        cold = not await self._redis.exists(target.keys.version)
         if full or (cold and not dry_run):
-            report = await self._full(dry_run)
+            report = await self._full(target, dry_run)
             if cold and not full:
                 report.reason = "the ranking was cold (Redis lost its data)"
         else:
-            report = await self._incremental(dry_run)
+            report = await self._incremental(target, dry_run)
+        report.board, report.period = target.keys.board, target.keys.period
         report.duration_seconds = time.monotonic() - started
         return report
 
     # -- passes ---------------------------------------------------------------------------------
 
-    async def _incremental(self, dry_run: bool) -> ReconcileReport:
-        watermark = await self._watermark()
+    async def _incremental(self, target: Target, dry_run: bool) -> ReconcileReport:
+        watermark = await self._watermark(target)
         since = watermark - SAFETY_MARGIN if watermark else None
         report = ReconcileReport("incremental", dry_run, since)
-        scan_began = await self._compare(report, since, "check" if dry_run else "fix")
+        scan_began = await self._compare(target, report, since, "check" if dry_run else "fix")
         if not dry_run:
-            report.published = await self._publish_if_changed()
-            await self._redis.set(self._keys.reconcile_watermark, iso(scan_began))
+            report.published = await self._publish_if_changed(target)
+            await self._redis.set(self._watermark_key(target), iso(scan_began))
         return report
 
-    async def _full(self, dry_run: bool) -> ReconcileReport:
+    async def _full(self, target: Target, dry_run: bool) -> ReconcileReport:
         report = ReconcileReport("full", dry_run, None)
+        keys = target.keys
         if dry_run:
-            await self._compare(report, None, "check")
-            live = int(await self._redis.zcard(self._keys.ranking))
+            await self._compare(target, report, None, "check")
+            live = int(await self._redis.zcard(keys.ranking))
             report.drift.extra += max(0, live - report.drift.accounted)
             return report
 
         # UNLINK: a crashed rebuild's staging set can be large; freeing it must not block Redis.
-        await self._redis.unlink(*self._keys.rebuild_keys())
-        scan_began = await self._compare(report, None, "stage")
+        await self._redis.unlink(*keys.rebuild_keys())
+        scan_began = await self._compare(target, report, None, "stage")
         self._check_lock()
-        swapped = await self._scripts.reconcile_swap(self._lock.token or "", iso(datetime.now(UTC)))
+        token = self._lock.token or ""
+        board = None if target.is_all_time else keys
+        if board is not None:
+            # The swap checks the lock in its own slot: a copy of this pass's token there.
+            await self._redis.set(keys.rebuild_lock, token, px=STAGE_TTL_SECONDS * 1000)
+        try:
+            swapped = await self._scripts.reconcile_swap(
+                token, iso(datetime.now(UTC)), board=board, expire_at_ms=target.expire_at_ms
+            )
+        finally:
+            if board is not None:
+                await self._redis.delete(keys.rebuild_lock)
         if swapped is None:
             raise LockLost("the reconcile lock was lost before the swap; nothing was changed")
         report.drift.extra += max(0, swapped.replaced - report.drift.accounted)
@@ -185,52 +282,54 @@ class Reconciler:
         # Updates that landed on the old keys while we scanned were renamed away: re-apply
         # every user the database changed since the scan began (idempotent upserts).
         again = ReconcileReport("incremental", False, scan_began - SAFETY_MARGIN)
-        await self._compare(again, again.since, "fix")
+        await self._compare(target, again, again.since, "fix")
         report.reapplied = again.drift.total
-        await self._publish_if_changed()
-        await self._redis.set(self._keys.reconcile_watermark, iso(scan_began))
+        await self._publish_if_changed(target)
+        await self._redis.set(self._watermark_key(target), iso(scan_began))
         return report
 
     # -- pieces ---------------------------------------------------------------------------------
 
     async def _compare(
         self,
+        target: Target,
         report: ReconcileReport,
         since: datetime | None,
         mode: BatchMode,
     ) -> datetime:
-        """Run every batch of users (changed since ``since``, else every ranked one) through
-        the batch script; returns when the scan began (database time, taken with the snapshot
-        the scan reads)."""
-        rows = _RANKED_USERS_SQL if since is None else _USERS_SINCE_SQL
-        bound = since or _EPOCH_START
+        """Run every batch of standings (changed since ``since``, else every ranked one)
+        through the batch script; returns when the scan began (database time, taken with the
+        snapshot the scan reads)."""
+        sql, args = (
+            (target.every_sql, target.args)
+            if since is None
+            else (target.since_sql, (*target.args, since))
+        )
+        board = None if target.is_all_time else target.keys
         async with self._pool.acquire() as conn:
             async with conn.transaction(isolation="repeatable_read", readonly=True):
                 # The first statement fixes the snapshot: the time it reads is when the scan
                 # began, so later commits are exactly those the re-apply must cover.
                 scan_began: datetime = await conn.fetchval("SELECT clock_timestamp()")
-                total = await self._count(conn, rows, bound)
-                async for batch in self._batches(conn, rows, bound):
+                query = f"SELECT count(*) FROM ({sql}) AS scanned"  # noqa: S608 - our constants
+                total = int(await conn.fetchval(query, *args))
+                async for batch in self._batches(conn, sql, args):
                     self._check_lock()
                     report.drift.add(
-                        await self._scripts.reconcile_batch(mode, batch, STAGE_TTL_SECONDS)
+                        await self._scripts.reconcile_batch(
+                            mode, batch, STAGE_TTL_SECONDS, board=board
+                        )
                     )
                     report.scanned += len(batch)
                     if self._progress is not None:
                         self._progress(report.scanned, total)
         return scan_began
 
-    async def _count(self, conn: asyncpg.Connection, rows_sql: str, bound: datetime) -> int:
-        query = f"SELECT count(*) FROM ({rows_sql}) AS scanned"  # noqa: S608 - our constants
-        args = [bound] if rows_sql is _USERS_SINCE_SQL else []
-        return int(await conn.fetchval(query, *args))
-
     async def _batches(
-        self, conn: asyncpg.Connection, rows_sql: str, bound: datetime
+        self, conn: asyncpg.Connection, sql: str, args: tuple[object, ...]
     ) -> AsyncIterator[list[Standing]]:
-        args = [bound] if rows_sql is _USERS_SINCE_SQL else []
         batch: list[Standing] = []
-        async for row in conn.cursor(rows_sql, *args, prefetch=self._batch_size):
+        async for row in conn.cursor(sql, *args, prefetch=self._batch_size):
             user_id = row["user_id"]
             member = ranking_member(user_id, row["reached_at"])
             batch.append(Standing(user_id, row["username"], row["score"], member))
@@ -240,12 +339,21 @@ class Reconciler:
         if batch:
             yield batch
 
-    async def _publish_if_changed(self) -> bool:
-        result = await self._scripts.publish_top10(iso(datetime.now(UTC)))
+    async def _publish_if_changed(self, target: Target) -> bool:
+        board = None if target.is_all_time else target.keys
+        result = await self._scripts.publish_top10(
+            iso(datetime.now(UTC)), board=board, expire_at_ms=target.expire_at_ms
+        )
         return result.top_changed
 
-    async def _watermark(self) -> datetime | None:
-        raw = await self._redis.get(self._keys.reconcile_watermark)
+    def _watermark_key(self, target: Target) -> str:
+        # The all-time board keeps the key it always had.
+        if target.is_all_time:
+            return self._keys.reconcile_watermark
+        return target.keys.reconcile_watermark
+
+    async def _watermark(self, target: Target) -> datetime | None:
+        raw = await self._redis.get(self._watermark_key(target))
         if raw is None:
             return None
         text = raw.decode() if isinstance(raw, bytes) else raw
