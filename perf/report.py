@@ -180,6 +180,30 @@ def markdown(results: dict[str, Any]) -> str:
     if mixed:
         for part in ("read", "write", "live"):
             lines.append(row(f"mixed: {part}", mixed[part]))
+    boards = r.get("boards")
+    if boards:
+        one, four = boards["one board"], boards["four boards"]
+        for name in ("commit statement", "gate+commit+apply"):
+            lines.append(row(f"boards: {name}, all-time only (ceiling)", one["ceilings"][name]))
+            lines.append(
+                row(
+                    f"boards: {name}, four built-in boards (ceiling)",
+                    four["ceilings"][name],
+                    "four ÷ one "
+                    + ratio(
+                        four["ceilings"][name]["throughput"], one["ceilings"][name]["throughput"]
+                    ),
+                )
+            )
+        for rate in one["http"]:
+            lines.append(row("boards: POST complete, all-time only", one["http"][rate]))
+            lines.append(row("boards: POST complete, four boards", four["http"][rate]))
+        for name in ("page 100 (limit=100)", "around=me (radius 5)"):
+            lines.append(row(f"boards: GET {name}, weekly, 12,000 ranked", boards[name]))
+            goals.append(
+                f"- boards {name} at 1,000/s: p95 {boards[name]['p95']:.1f} ms, "
+                f"{boards[name]['errors']} errors"
+            )
     lines += ["", "Goals:", *goals, ""]
     lines.append(
         "Latencies in ms. Open-loop latencies are measured from each request's scheduled "

@@ -25,6 +25,7 @@ from typing import Any
 import psutil
 
 from perf import report
+from perf.scenario_boards import BOARD_USERS, RANKED, boards_scenario
 from perf.scenario_http import (
     Knobs,
     Writes,
@@ -46,7 +47,7 @@ from perf.stack import (
     warm_board,
 )
 
-SCENARIOS = ("read", "granian", "write", "limits", "live", "mixed")
+SCENARIOS = ("read", "granian", "write", "limits", "live", "mixed", "boards")
 RESULTS = Path(__file__).with_name("results")
 
 
@@ -120,8 +121,13 @@ async def run(
     }
     results["backing"] = f"{backing}: {await server_versions(admin_url, redis_url)}"
     data: Dataset = new_dataset(admin_url, redis_url)
-    say(f"preparing database {data.name} with {args.users:,} users (logs in {log_dir})")
-    await data.create(args.users)
+    # The boards scenario brings its own players (writers, ceilings, a ranked week).
+    users = args.users + (BOARD_USERS if "boards" in only else 0)
+    say(f"preparing database {data.name} with {users:,} users (logs in {log_dir})")
+    await data.create(users)
+    board_users = (
+        (data.take(9_000), data.take(2_000), data.take(RANKED)) if "boards" in only else None
+    )
     writers = data.take(args.users - 2_000 - 600 - 10)
     ceiling_users = data.take(2_000)
     limit_users = data.take(200 if args.quick else 500)
@@ -182,6 +188,11 @@ async def run(
                 read_rate=1500,
                 write_rate=200,
                 clients=2_000,
+            )
+        if board_users is not None:
+            say("== boards")
+            results["boards"] = await boards_scenario(
+                data, args.workers, *board_users, knobs, log_dir
             )
     finally:
         await data.drop()
