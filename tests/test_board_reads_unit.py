@@ -194,7 +194,7 @@ async def test_around_a_player_and_not_ranked(catalog, cache, store) -> None:  #
     daily = select(catalog, "daily", None, NOW)
     around = await read_around(daily, cache, store, ids[3], 2)
     assert [(r.user_id, r.rank) for r in around.rows] == [(ids[i], i + 1) for i in range(1, 6)]
-    assert around.as_json()["userId"] == ids[3] and around.total == 6
+    assert around.user_id == ids[3] and around.total == 6
     with pytest.raises(NotRanked) as refused:
         await read_around(daily, cache, store, str(uuid.uuid4()), 2)
     assert refused.value.details["total"] == 6

@@ -137,15 +137,6 @@ class BoardPage:
     total: int
     next_cursor: str | None
 
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "board": self.board,
-            "period": self.period,
-            "users": [r.as_json() for r in self.rows],
-            "total": self.total,
-            "nextCursor": self.next_cursor,
-        }
-
 
 @dataclass(frozen=True)
 class Around:
@@ -154,15 +145,6 @@ class Around:
     user_id: str
     rows: list[RankedRow]
     total: int
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "board": self.board,
-            "period": self.period,
-            "userId": self.user_id,
-            "users": [r.as_json() for r in self.rows],
-            "total": self.total,
-        }
 
 
 async def read_page(

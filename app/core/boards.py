@@ -285,7 +285,6 @@ class Cursor:
 
 
 _CURSOR_PART = re.compile(r"^[A-Za-z0-9_-]+$")
-_PERIOD_TEXT = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$|^\d{4}-(W\d{2}|\d{2}(-\d{2})?)$")
 
 
 def decode_cursor(text: str, board: str, period: str) -> Cursor:
@@ -328,8 +327,3 @@ def _bounded_int(value: str | None, field: str, default: int, low: int, high: in
     if not value.isdigit() or len(value) > 4 or not low <= int(value) <= high:
         raise InvalidInput(f"`{field}` is a whole number from {low} to {high}.", field=field)
     return int(value)
-
-
-def looks_like_period(text: str) -> bool:
-    """A cheap shape check before a period is parsed against its board."""
-    return bool(_PERIOD_TEXT.match(text))
