@@ -100,8 +100,9 @@ async def test_a_named_board_is_todays_shape_plus_board_and_period(client, make_
 
 
 async def test_unknown_boards_and_malformed_periods_are_refused(client) -> None:
-    missing = await get(client, "/api/leaderboard?board=nope", 404)
-    assert missing["error"]["code"] == "BOARD_NOT_FOUND"
+    for query in ("board=nope", "board="):
+        missing = await get(client, f"/api/leaderboard?{query}", 404)
+        assert missing["error"]["code"] == "BOARD_NOT_FOUND"
     for query in ("board=weekly&period=2026-13", "board=weekly&period=2026-11-01", "period=x"):
         bad = await get(client, f"/api/leaderboard?{query}", 400)
         assert (bad["error"]["code"], bad["error"]["field"]) == ("VALIDATION_ERROR", "period")
@@ -165,6 +166,9 @@ async def test_bad_page_parameters_are_refused(client, make_player) -> None:
         ("cursor=garbage", "cursor"),
         (f"board=daily&cursor={first['nextCursor']}", "cursor"),
         (f"around={uuid.uuid4()}&radius=26", "radius"),
+        # Checked even where unused: a radius without around, a cursor without limit.
+        ("radius=26", "radius"),
+        ("board=weekly&cursor=garbage", "cursor"),
         ("around=not-a-uuid", "userId"),
     ):
         body = await get(client, f"/api/leaderboard?{query}", 400)

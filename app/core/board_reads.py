@@ -83,9 +83,10 @@ class BoardCatalog:
 
     def resolve(self, board_id: str | None) -> Board:
         """The board named (the all-time board when None); BoardNotFound otherwise."""
-        board = self._boards.get(board_id or ALL_TIME)
+        wanted = ALL_TIME if board_id is None else board_id
+        board = self._boards.get(wanted)
         if board is None:
-            raise BoardNotFound(board_id or ALL_TIME)
+            raise BoardNotFound(wanted)
         return board
 
     def all(self) -> list[Board]:

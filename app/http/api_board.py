@@ -17,7 +17,7 @@ from quart_schema import document_response, tag
 from app.core import board_reads
 from app.core.board import Snapshot
 from app.core.board_reads import Around, BoardPage, Selection
-from app.core.boards import PAGE_MAX, RADIUS_MAX, check_limit, check_radius
+from app.core.boards import PAGE_MAX, RADIUS_MAX, check_limit, check_radius, decode_cursor
 from app.core.ports import RankedRow
 from app.core.ranking import TOP_N
 from app.http.openapi import errors, parameter, raw_response
@@ -92,14 +92,20 @@ class LeaderboardResponse(
     "board",
     "query",
     "A board id from `GET /api/boards` (default `all-time`).",
-    {"type": "string", "maxLength": 40, "examples": ["weekly"]},
+    {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,39}$", "examples": ["weekly"]},
 )
 @parameter(
     "period",
     "query",
     "A period of the board (default: the current one): `all`, `2026-11-29`, `2026-W48`, "
     "`2026-11`, or a tournament's id.",
-    {"type": "string", "maxLength": 40, "examples": ["2026-W47"]},
+    {
+        "type": "string",
+        "pattern": (
+            "^(all|[0-9]{4}-W[0-9]{2}|[0-9]{4}-[0-9]{2}(-[0-9]{2})?|[a-z0-9][a-z0-9-]{0,39})$"
+        ),
+        "examples": ["2026-W47"],
+    },
 )
 @parameter(
     "limit",
@@ -117,7 +123,7 @@ class LeaderboardResponse(
     "around",
     "query",
     "`me` (needs the bearer token) or a user id: that player's row and neighbours.",
-    {"type": "string", "maxLength": 36, "examples": ["me"]},
+    {"type": "string", "pattern": "^(me|[0-9a-fA-F-]{36})$", "examples": ["me"]},
 )
 @parameter(
     "radius",
@@ -150,18 +156,23 @@ async def leaderboard() -> Response:
     if not args:
         return _cached(await services().leaderboard.snapshot(), board_named=False)
     svc = services()
+    # Every parameter given is checked, used or not (a radius without around is still a
+    # radius out of range); then the query decides what is read.
+    limit = check_limit(args.get("limit"))
+    radius = check_radius(args.get("radius"))
     selection = board_reads.select(
         svc.board_catalog, args.get("board"), args.get("period"), datetime.now(UTC)
     )
+    if "cursor" in args:
+        decode_cursor(args["cursor"], selection.board.id, selection.period.id)
     if "around" in args:
         target = args["around"]
         user_id = authenticate().user_id if target == "me" else board_reads.check_user_id(target)
         found = await board_reads.read_around(
-            selection, svc.board_cache, svc.boards_db, user_id, check_radius(args.get("radius"))
+            selection, svc.board_cache, svc.boards_db, user_id, radius
         )
         return _raw(around_body(found))
     if "limit" in args or "cursor" in args:
-        limit = check_limit(args.get("limit"))
         page = await board_reads.read_page(
             selection, svc.board_cache, svc.boards_db, limit, args.get("cursor")
         )
