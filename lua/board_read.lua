@@ -10,8 +10,10 @@
 -- page:    ARGV[2] how many rows, ARGV[3] the cursor's score ("" from the top), ARGV[4] its member
 -- around:  ARGV[2] how many rows on each side, ARGV[3] the user id
 --
--- Returns {status, total, then per row: member, score, rank, username}. status: 1 read, 0 the
--- user is not ranked (around), -1 cold (nothing read: the caller asks PostgreSQL).
+-- Returns {status, total, then per row: user id, reached_at (µs since the epoch), score, rank,
+-- username}. status: 1 read, 0 the user is not ranked (around), -1 cold (nothing read: the
+-- caller asks PostgreSQL). Rows come split, as numbers where they are: the caller builds one
+-- object per row and nothing more.
 local ranking_key, members_key, names_key, version_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local mode, count = ARGV[1], tonumber(ARGV[2])
 
@@ -54,6 +56,9 @@ local reply = {1, total}
 if #rows == 0 then
   return reply
 end
+-- Members are "<16-digit (MAX - reached_at_us)>:<user id>" (app/core/ranking.py); MAX and
+-- every difference stay below 2^53, so the arithmetic is exact in Lua's doubles.
+local MAX_MICROS = 9000000000000000
 local users = {}
 for i = 1, #rows, 2 do
   users[#users + 1] = string.sub(rows[i], 18)
@@ -67,8 +72,9 @@ for i = 1, #rows, 2 do
     rank = 1 + redis.call('ZCOUNT', ranking_key, '(' .. score, '+inf')
     previous = score
   end
-  reply[#reply + 1] = rows[i]
-  reply[#reply + 1] = score
+  reply[#reply + 1] = users[(i + 1) / 2]
+  reply[#reply + 1] = MAX_MICROS - tonumber(string.sub(rows[i], 1, 16))
+  reply[#reply + 1] = tonumber(score)
   reply[#reply + 1] = rank
   reply[#reply + 1] = names[(i + 1) / 2] or ''
 end

@@ -13,10 +13,10 @@ import pytest
 from redis.asyncio import Redis
 
 from app.core.boards import RowKey
-from app.core.ranking import micros, ranking_member, shared_ranks
+from app.core.ranking import member_of, micros, ranking_member, shared_ranks
 from app.redis.keys import Keys
 from app.redis.ranking_cache import PERIOD_KEYS_GRACE, expire_at_ms
-from app.redis.scripts import BoardApply, Scripts, Standing
+from app.redis.scripts import BoardApply, BoardRow, Scripts, Standing
 
 # Periods that end in the future: their keys must still be there to look at.
 T0 = datetime.now(UTC).replace(microsecond=0)
@@ -112,6 +112,10 @@ async def test_every_board_publishes_on_the_one_channel(scripts, redis, namespac
 # -- board_read.lua ---------------------------------------------------------------------------
 
 
+def member(row: BoardRow) -> str:
+    return member_of(row.user_id, row.reached_us)
+
+
 def order_key(user_id: str, score: int, reached: datetime) -> tuple[int, datetime, tuple[int, ...]]:
     return (-score, reached, tuple(-b for b in uuid.UUID(user_id).bytes))
 
@@ -144,11 +148,11 @@ async def test_pages_after_a_cursor_follow_the_ranking_order_with_shared_ranks(
     while True:
         read = await scripts.board_page(board, 7, after)
         assert read.total == 60 and not read.cold
-        walked += [(r.member, r.score, r.rank) for r in read.rows]
+        walked += [(member(r), r.score, r.rank) for r in read.rows]
         if len(read.rows) < 7:
             break
         last = read.rows[-1]
-        after = (last.score, last.member)
+        after = (last.score, member(last))
     assert walked == [(ranking_member(u, t), s, rank) for u, s, t, rank in expected]
 
 
@@ -156,18 +160,19 @@ async def test_a_page_continues_where_a_moved_row_stood(scripts, filled, redis) 
     board, expected = filled
     first = await scripts.board_page(board, 10, None)
     cut = first.rows[-1]
+    cut_member = member(cut)
     # That row's user scores since: its old member is gone from the ranking.
     user = expected[9][0]
     await scripts.apply_scores(
         [BoardApply(board, standing(user, 100, T0 + timedelta(hours=1)))], "t"
     )
-    assert await redis.zscore(board.ranking, cut.member) is None
-    second = await scripts.board_page(board, 10, (cut.score, cut.member))
-    assert [r.member for r in second.rows] == [
+    assert await redis.zscore(board.ranking, cut_member) is None
+    second = await scripts.board_page(board, 10, (cut.score, cut_member))
+    assert [member(r) for r in second.rows] == [
         ranking_member(u, t) for u, _, t, _ in expected[10:20]
     ]
     # The stand-in for the cursor's member is gone again.
-    assert await redis.zscore(board.ranking, cut.member) is None
+    assert await redis.zscore(board.ranking, cut_member) is None
 
 
 async def test_around_a_user_and_a_user_without_points(scripts, filled) -> None:
@@ -176,7 +181,7 @@ async def test_around_a_user_and_a_user_without_points(scripts, filled) -> None:
         user = expected[position][0]
         read = await scripts.board_around(board, user, 3)
         low = max(0, position - 3)
-        assert [(r.member, r.rank) for r in read.rows] == [
+        assert [(member(r), r.rank) for r in read.rows] == [
             (ranking_member(u, t), rank) for u, _, t, rank in expected[low : position + 4]
         ]
     nobody = await scripts.board_around(board, str(uuid.uuid4()), 3)

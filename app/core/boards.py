@@ -19,7 +19,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from app.core.errors import InvalidInput
 from app.core.ranking import is_member_time, iso, member_of, micros
@@ -240,9 +240,9 @@ def check_tags(tags: list[str] | tuple[str, ...]) -> tuple[str, ...]:
 # -- keyset cursors ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class RowKey:
-    """A row's place in the ranking order: ``score DESC, reached_at ASC, user id DESC``."""
+class RowKey(NamedTuple):
+    """A row's place in the ranking order: ``score DESC, reached_at ASC, user id DESC``.
+    (A tuple, not a dataclass: a page builds one per row, at 1,000 pages a second.)"""
 
     score: int
     reached_us: int  # reached_at in microseconds since the Unix epoch

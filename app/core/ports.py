@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from app.core.boards import RowKey
 from app.core.tokens import Identity
@@ -179,9 +179,9 @@ class ProfileStore(Protocol):
 # -- boards ------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class RankedRow:
-    """One row of a board with its shared rank, and its place in the ranking order."""
+class RankedRow(NamedTuple):
+    """One row of a board with its shared rank, and its place in the ranking order. (A
+    tuple, not a dataclass: a page builds one per row, at 1,000 pages a second.)"""
 
     user_id: str
     username: str

@@ -21,7 +21,6 @@ from app.core.board import Boards, Snapshot
 from app.core.board_reads import BoardCatalog, BoardNotFound
 from app.core.boards import ALL_TIME, RowKey
 from app.core.ports import RankedRow, RankedRun
-from app.core.ranking import split_member
 from app.redis.health import RedisHealth
 from app.redis.keys import Keys
 from app.redis.scripts import BoardRead, Scripts
@@ -144,9 +143,8 @@ class BoardCache:
 
 
 def _run(read: BoardRead) -> RankedRun:
-    rows = []
-    for row in read.rows:
-        user_id, reached_us = split_member(row.member)
-        key = RowKey(row.score, reached_us, user_id)
-        rows.append(RankedRow(user_id, row.username, row.score, row.rank, key))
+    rows = [
+        RankedRow(user, name, score, rank, RowKey(score, reached, user))
+        for user, reached, score, rank, name in read.rows
+    ]
     return RankedRun(rows, read.total)

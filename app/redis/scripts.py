@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal, NamedTuple
 
 import orjson
 from redis.asyncio import Redis
@@ -69,11 +69,11 @@ class ApplyResult:
     message: bytes = b""
 
 
-@dataclass(frozen=True)
-class BoardRow:
+class BoardRow(NamedTuple):
     """One row of a board's ranking as Redis holds it, with its shared rank."""
 
-    member: str
+    user_id: str
+    reached_us: int  # when the user reached the score, µs since the epoch (from the member)
     score: int
     rank: int
     username: str
@@ -94,20 +94,18 @@ def _read_keys(board: BoardKeys) -> list[str]:
     return [board.ranking, board.members, board.names, board.version]
 
 
-def _board_read(reply: list[object]) -> BoardRead:
-    status, total = int(reply[0]), int(reply[1])  # type: ignore[call-overload]
+def _board_read(reply: list[Any]) -> BoardRead:
+    status, total = int(reply[0]), int(reply[1])
     if status < 0:
         return BoardRead([], 0, cold=True)
     flat = reply[2:]
     rows = [
-        BoardRow(_text(flat[i]), int(flat[i + 1]), int(flat[i + 2]), _text(flat[i + 3]))  # type: ignore[call-overload]
-        for i in range(0, len(flat), 4)
+        BoardRow(u.decode(), reached, score, rank, name.decode())
+        for u, reached, score, rank, name in zip(
+            flat[0::5], flat[1::5], flat[2::5], flat[3::5], flat[4::5], strict=True
+        )
     ]
     return BoardRead(rows, total, ranked=status == 1)
-
-
-def _text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 @dataclass(frozen=True)
