@@ -7,7 +7,7 @@ around=me read cost, at 1,000 reads/s.
   ``POST /api/action/complete`` in an open loop at constant rates.
 - **reads**: 12,000 players ranked this week; ``GET /api/leaderboard?board=weekly&limit=100
   &cursor=<page 99's>`` (rows 9,901-10,000) and ``...&around=me&radius=5`` (a different
-  signed-in player each time), each in an open loop at 1,000/s.
+  signed-in player each time), each in an open loop at 500/s and at 1,000/s.
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ from perf.stats import Summary
 OTHER_BOARDS = ("daily", "weekly", "monthly")
 RANKED = 12_000
 BOARD_USERS = 9_000 + 2_000 + RANKED  # HTTP writers, ceiling writers, the ranked week
-READ_RATE = 1000.0
-WRITE_RATES = (300.0, 600.0)
+READ_RATES = (500.0, 1000.0)  # the goal is 1,000/s; 500/s shows the cost below saturation
+WRITE_RATES = (100.0, 250.0)  # the spec's 100/s, and more
 
 
 def get_with_token(path: str, token: str) -> bytes:
@@ -225,7 +225,7 @@ async def boards_scenario(
                 await asyncio.sleep(6.0)
             out[label] = {"ceilings": ceilings, "http": steps}
 
-        say(f"boards: {RANKED:,} players ranked this week; reads at {READ_RATE:,.0f}/s")
+        say(f"boards: {RANKED:,} players ranked this week; reads at {READ_RATES} per s")
         period = await seed_ranked(data, ranked_users)
         # Written straight to PostgreSQL: the reconciler loads them, as it would any repair.
         await reconcile(data)
@@ -242,10 +242,12 @@ async def boards_scenario(
             ),
         }
         for name, request in requests.items():
-            result = await open_step(server.port, 200, request, READ_RATE, seconds)
-            out[name] = result.summary(f"boards read {name}", READ_RATE, lambda s: s == 200)
-            say(out[name].line())  # type: ignore[attr-defined]
-            await asyncio.sleep(3.0)
+            for rate in READ_RATES:
+                result = await open_step(server.port, 200, request, rate, seconds)
+                key = name if rate == READ_RATES[-1] else f"{name} @ {rate:.0f}/s"
+                out[key] = result.summary(f"boards read {name}", rate, lambda s: s == 200)
+                say(out[key].line())  # type: ignore[attr-defined]
+                await asyncio.sleep(6.0)
     finally:
         server.stop()
     return out
