@@ -44,6 +44,7 @@ class ReconcileJob:
         self._interval = interval
         self._task: asyncio.Task[None] | None = None
         self._kicked = asyncio.Event()
+        self._stopping = False
         self._attempted = asyncio.Event()  # the first attempt since start has ended
 
     def kick(self) -> None:
@@ -60,12 +61,17 @@ class ReconcileJob:
         """Wait, at most ``at_most`` seconds, for the first attempt since ``start`` to end (a
         node that starts on a cold Redis then serves from a rebuilt ranking at once)."""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._attempted.wait(), at_most)
+            async with asyncio.timeout(at_most):
+                await self._attempted.wait()
 
     async def stop(self) -> None:
         """Stop the loop; a pass in progress is cancelled and its lock released (the lock's
         context does that), so another node can take over at once."""
         if self._task is not None:
+            # The flag ends the loop even where Python 3.11 swallows the cancellation (a
+            # timeout expiring as it lands); the kick wakes a loop that is waiting.
+            self._stopping = True
+            self._kicked.set()
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
@@ -103,10 +109,13 @@ class ReconcileJob:
 
     async def _forever(self) -> None:
         pause, delay = 0.0, 0.0  # seconds before a kick is heeded; before the next tick
-        while True:
+        while not self._stopping:
             await asyncio.sleep(pause)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._kicked.wait(), max(0.0, delay - pause))
+                async with asyncio.timeout(max(0.0, delay - pause)):
+                    await self._kicked.wait()
+            if self._stopping:
+                return
             kicked = self._kicked.is_set()
             self._kicked.clear()  # a kick during the pass asks for another one after it
             try:

@@ -667,6 +667,8 @@ function renderStanding(score, rank) {
 
 function renderActions() {
   const list = $("actions");
+  // The buttons are rebuilt: a keyboard user keeps their focus on the same action.
+  const focused = list.contains(document.activeElement) ? document.activeElement.dataset.actionId : null;
   list.replaceChildren(
     ...state.actions.map((action) => {
       const item = document.createElement("li");
@@ -688,6 +690,7 @@ function renderActions() {
       return item;
     }),
   );
+  if (focused) list.querySelector(`button[data-action-id="${CSS.escape(focused)}"]`)?.focus();
 }
 
 async function completeAction(action, button) {
@@ -698,7 +701,7 @@ async function completeAction(action, button) {
     state.completions.set(action.actionId, { actionId: action.actionId, pointsEarned: result.pointsEarned });
     renderStanding(result.newScore, result.rank);
     message.dataset.kind = "success";
-    message.textContent = `+${result.pointsEarned} points for “${action.name}”. You are rank ${result.rank}.`;
+    message.textContent = `+${result.pointsEarned} points for “${action.name}”.` + (result.rank ? ` You are rank ${result.rank}.` : "");
     state.aroundAt = 0; // the player moved: their neighbours are worth a fresh read
     if (state.board) refreshAroundMe(state.board);
     refreshTotal(true); // one more ranked player, perhaps, though the top 10 did not move
