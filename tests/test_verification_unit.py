@@ -4,8 +4,10 @@ each kind's accept and every reason a proof is refused."""
 from __future__ import annotations
 
 import logging
+import re
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import jwt
@@ -278,3 +280,30 @@ async def test_no_refusal_echoes_the_receipt_or_the_secret(
             assert token.split(".")[2] not in text  # not even the signature
         for secret in (SECRET, OTHER_SECRET, "Blue", "42", "crimson"):
             assert secret not in text
+
+
+async def test_the_documented_five_line_receipt_is_accepted(world: World) -> None:
+    """docs/api.md's Python example, run as a game-server developer would copy it."""
+    docs = (Path(__file__).parents[1] / "docs" / "api.md").read_text()
+    example = re.search(r"```python\n(.*?)```", docs, re.S)
+    assert example is not None
+    code = example.group(1)
+    assert len([line for line in code.splitlines() if not line.startswith("#")]) <= 5
+    alice = world.db.add_user("alice")
+    world.issuers.add("game-eu-1", SECRET)
+    world.db.active_actions["boss_raid"] = 80
+    namespace: dict[str, Any] = {"user_id": alice.user_id, "GAME_SECRET": SECRET}
+    exec(code, namespace)  # noqa: S102  # our own documentation, not input
+    boss_raid = Action("boss_raid", "Boss raid", 80, verification="receipt")
+    done = await complete_action(
+        identity=alice,
+        action_id="boss_raid",
+        data={"receipt": namespace["receipt"]},
+        store=world.store,
+        catalog=Catalog([*ACTIONS, boss_raid]),
+        gate=world.gate,
+        ranking=MemoryRanking(),
+        issuers=world.issuers,
+        limit_per_minute=10,
+    )
+    assert done.points_earned == 80
