@@ -87,6 +87,7 @@ async def refusal(response: Any) -> dict[str, Any]:
     assert response.status_code == 400
     error: dict[str, Any] = (await response.get_json())["error"]
     assert error["code"] == "VERIFICATION_FAILED"
+    assert error["details"] == {"reason": error["reason"]}
     return error
 
 

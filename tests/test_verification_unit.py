@@ -74,7 +74,8 @@ class World:
             await self.complete(who, action_id, data)
         assert self.db.history == before
         assert refusal.value.code == "VERIFICATION_FAILED"
-        assert refusal.value.details == {"reason": refusal.value.reason}
+        reason = refusal.value.reason
+        assert refusal.value.details == {"reason": reason, "details": {"reason": reason}}
         return refusal.value.reason
 
 
