@@ -263,3 +263,23 @@ async def test_no_secret_answer_or_receipt_in_any_answer_or_log_line(
         assert token not in text and token.split(".")[2] not in text
     for secret in (SECRET, "Seven", "seven"):
         assert secret not in text
+
+
+async def test_an_action_switched_in_the_database_is_refused_before_the_node_refreshes(
+    client, make_player, db
+) -> None:
+    # The node read quiz_a as a claim; an operator has since made it a receipt action and
+    # quiz_b a server action. The nodes' copies refresh every CATALOG_REFRESH_SECONDS; the
+    # commit itself refuses on the new rule meanwhile.
+    await db.execute("UPDATE actions SET verification = 'receipt' WHERE id = 'quiz_a'")
+    await db.execute("UPDATE actions SET verification = 'server' WHERE id = 'quiz_b'")
+    alice = await make_player()
+
+    switched = await complete(client, alice, "quiz_a")
+    server_only = await complete(client, alice, "quiz_b")
+
+    assert (await refusal(switched))["reason"] == "verification_changed"
+    assert server_only.status_code == 403
+    assert (await server_only.get_json())["error"]["code"] == "SERVER_ONLY_ACTION"
+    assert await db.fetchval("SELECT count(*) FROM score_history") == 0
+    assert (await complete(client, alice, "quiz_c")).status_code == 200  # unchanged: a claim

@@ -46,7 +46,10 @@ ACTIONS = [
 
 class World:
     def __init__(self) -> None:
-        self.db = MemoryDatabase(active_actions={a.id: a.points for a in ACTIONS})
+        self.db = MemoryDatabase(
+            active_actions={a.id: a.points for a in ACTIONS},
+            action_kinds={a.id: a.verification for a in ACTIONS},
+        )
         self.store = MemoryCompletions(self.db)
         self.issuers = MemoryIssuers()
         self.issuers.add("game-1", SECRET)
@@ -293,6 +296,7 @@ async def test_the_documented_five_line_receipt_is_accepted(world: World) -> Non
     alice = world.db.add_user("alice")
     world.issuers.add("game-eu-1", SECRET)
     world.db.active_actions["boss_raid"] = 80
+    world.db.action_kinds["boss_raid"] = "receipt"
     namespace: dict[str, Any] = {"user_id": alice.user_id, "GAME_SECRET": SECRET}
     exec(code, namespace)  # noqa: S102  # our own documentation, not input
     boss_raid = Action("boss_raid", "Boss raid", 80, verification="receipt")
@@ -308,3 +312,20 @@ async def test_the_documented_five_line_receipt_is_accepted(world: World) -> Non
         limit_per_minute=10,
     )
     assert done.points_earned == 80
+
+
+@pytest.mark.parametrize(
+    ("now_stored", "refusal"),
+    [("receipt", VerificationFailed), ("quiz", VerificationFailed), ("server", ServerOnlyAction)],
+)
+async def test_an_action_switched_since_the_nodes_copy_is_refused_on_the_new_rule(
+    world: World, now_stored: str, refusal: type[Exception]
+) -> None:
+    """The node's catalog still says claim; the database says otherwise: nothing is awarded."""
+    alice = world.db.add_user("alice")
+    world.db.action_kinds["login"] = now_stored
+    with pytest.raises(refusal) as refused:
+        await world.complete(alice, "login")
+    if isinstance(refused.value, VerificationFailed):
+        assert refused.value.reason == "verification_changed"
+    assert world.db.history == {}
