@@ -72,6 +72,10 @@ async def test_actions_load_takes_verification_tags_and_quiz_keys_from_csv(
     assert actions["trivia"].answers == ("Lima", "Pacific")
     assert actions["trivia"].tags == ("quiz",)
     assert actions["raid"].verification == "receipt"
+    listed = run_cli("actions", "list", env=operator_env).stdout.splitlines()
+    assert "verify" in listed[0]
+    assert any(line.startswith("raid") and " receipt " in line for line in listed)
+    assert not any("Lima" in line for line in listed)  # the answer key stays in the database
 
 
 def test_a_bad_quiz_entry_is_named_without_its_answers(operator_env, tmp_path: Path) -> None:

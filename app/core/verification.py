@@ -66,6 +66,17 @@ async def verify_completion(
     raise ServerOnlyAction(action.id)
 
 
+def verification_changed(action_id: str, kind: str) -> DomainError:
+    """The action's verification changed after this node read the catalog: refused on the
+    new rule (the node's copy catches up within CATALOG_REFRESH_SECONDS)."""
+    if kind == "server":
+        return ServerOnlyAction(action_id)
+    return _refused(
+        "verification_changed",
+        f"This action now needs {kind} verification; reload the catalog (GET /api/actions).",
+    )
+
+
 # -- quiz --------------------------------------------------------------------------------------
 
 
@@ -112,17 +123,6 @@ def _normalised_digest(text: str) -> bytes:
 
 def _refused(reason: str, message: str) -> VerificationFailed:
     return VerificationFailed(reason, message)
-
-
-def verification_changed(action_id: str, kind: str) -> DomainError:
-    """The action's verification changed after this node read the catalog: refused on the
-    new rule (the node's copy catches up within CATALOG_REFRESH_SECONDS)."""
-    if kind == "server":
-        return ServerOnlyAction(action_id)
-    return _refused(
-        "verification_changed",
-        f"This action now needs {kind} verification; reload the catalog (GET /api/actions).",
-    )
 
 
 def receipt_reused() -> VerificationFailed:
