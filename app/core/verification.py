@@ -38,9 +38,14 @@ CLOCK_LEEWAY_SECONDS = 5
 MAX_RECEIPT_CHARS = 2048
 MAX_JTI_CHARS = 128
 _REQUIRED_CLAIMS = ["iss", "sub", "actionId", "jti", "iat", "exp"]
-# Issuer names (sql/003_verification.sql); "leaderboard" is the access tokens' own issuer.
-ISSUER_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,39}$")
+# Issuer names (sql/003_verification.sql), unique ignoring case; "leaderboard" (in any case)
+# is the access tokens' own issuer.
+ISSUER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 RESERVED_ISSUER_NAMES = frozenset({"leaderboard"})
+
+
+def valid_issuer_name(name: str) -> bool:
+    return bool(ISSUER_NAME.match(name)) and name.lower() not in RESERVED_ISSUER_NAMES
 
 
 @dataclass(frozen=True)
