@@ -18,11 +18,14 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTo
 
 from app.core.board_reads import BoardNotFound, NotRanked, UserNotFound
 from app.core.errors import (
+    AccountBanned,
     AlreadyCompleted,
     CommitOutcomeUnknown,
     DatabaseUnavailable,
     DomainError,
+    IdempotencyKeyReused,
     InvalidInput,
+    MissingScope,
     RateLimited,
     TokenExpired,
     Unauthorized,
@@ -108,6 +111,9 @@ DOMAIN_STATUS: dict[type[DomainError], int] = {
     BoardNotFound: 404,
     NotRanked: 404,
     UserNotFound: 404,
+    AccountBanned: 403,
+    MissingScope: 403,
+    IdempotencyKeyReused: 409,
 }
 
 
