@@ -74,9 +74,10 @@ CREATE TABLE server_awards (
     request_hash    bytea NOT NULL,
     user_id         uuid NOT NULL,
     action_id       varchar(64) NOT NULL,
-    -- What the commit decided (kept so that any repeat can rebuild the answer).
-    points          integer NOT NULL,
-    new_score       bigint NOT NULL,
+    -- What the commit decided, set in the same transaction (so that a repeat can rebuild
+    -- the answer should the first request die before storing it).
+    points          integer,
+    new_score       bigint,
     -- The response body, stored once the rank is known (first writer wins).
     response        jsonb,
     created_at      timestamptz NOT NULL DEFAULT now(),

@@ -23,6 +23,8 @@ from app.core.sessions import SessionGuard, Sessions
 from app.core.settings import Settings
 from app.db.accounts import PgAccounts
 from app.db.actions import refresh_catalog
+from app.db.api_keys import PgApiKeys
+from app.db.awards import PgAwards
 from app.db.boards import PgBoards, refresh_boards
 from app.db.completions import PgCompletions
 from app.db.pool import DbTimeouts, create_pool
@@ -80,6 +82,8 @@ class Services:
     _gate_redis: Redis
     _periodic: Periodic
     sessions: Sessions  # the account guard and ending sessions (app/core/sessions.py)
+    api_keys: PgApiKeys  # game servers' keys (POST /api/server/awards)
+    awards: PgAwards
 
     @classmethod
     async def start(cls, settings: Settings) -> Services:
@@ -221,6 +225,8 @@ class Services:
             _gate_redis=gate_redis,
             _periodic=Periodic(),
             sessions=sessions,
+            api_keys=PgApiKeys(pool),
+            awards=PgAwards(pool),
         )
         await _first_sessions_poll(sessions)
         services.subscription.start()
