@@ -16,6 +16,7 @@ from app.core.awards import key_digest, new_key_secret
 from app.core.settings import Settings
 from app.db.api_keys import create_key
 from app.http.app import create_app
+from app.obs.logging_setup import redact
 from tests.support.cli import run_cli
 
 
@@ -245,3 +246,11 @@ async def test_no_key_appears_in_logs_or_error_bodies(
         assert key not in text
         assert wrong not in text
         assert key[4:] not in text
+
+
+def test_api_keys_are_masked_in_any_log_line() -> None:
+    secret = new_key_secret()
+    for line in (f"Authorization: ApiKey {secret}", f"got {secret} from a client"):
+        masked = redact(line)
+        assert secret not in masked and secret[4:] not in masked
+        assert "REDACTED" in masked

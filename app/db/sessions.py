@@ -1,4 +1,5 @@
-"""SQL of ending sessions: ``session_revocations``, refresh-token families and bans.
+"""SQL of ending sessions: ``session_revocations``, refresh-token families and bans, and the
+listener that hears of new moments the instant they commit.
 
 Moments are read as whole milliseconds rounded up, so a token issued in the same
 millisecond as the moment counts as issued before it (refused rather than let through).
@@ -6,11 +7,17 @@ millisecond as the moment counts as issued before it (refused rather than let th
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import uuid
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 
 from app.core.sessions import Reason, Revocation
+
+log = logging.getLogger(__name__)
 
 RECENT_SQL = """
 SELECT user_id::text, ceil(extract(epoch FROM not_before) * 1000)::bigint AS ms, reason
@@ -108,3 +115,72 @@ class PgSessions:
         who = _uuid(user_id)
         row = None if who is None else await self._pool.fetchrow(REVOCATION_OF_SQL, who)
         return None if row is None else _revocation(row)
+
+
+NOTIFY_CHANNEL = "session_revocations"  # sql/004: a trigger notifies every recorded moment
+_BACKOFF_START, _BACKOFF_MAX = 0.2, 5.0
+_IDLE_CHECK_SECONDS = 30.0
+
+
+class RevocationListener:
+    """LISTENs on its own connection for moments recorded in the database, however they
+    were (a ban or a deletion in plain SQL included): every node learns at commit time.
+    After a lost connection it reconnects with backoff and catches up with one poll."""
+
+    def __init__(
+        self,
+        database_url: str,
+        on_message: Callable[[bytes], None],
+        catch_up: Callable[[], Awaitable[None]],
+        connect_timeout: float,
+    ) -> None:
+        self._url = database_url
+        self._on_message = on_message
+        self._catch_up = catch_up
+        self._connect_timeout = connect_timeout
+        self._task: asyncio.Task[None] | None = None
+        self.listening = asyncio.Event()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="session-revocations-listener")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        delay = _BACKOFF_START
+        while True:
+            try:
+                await self._listen()
+                delay = _BACKOFF_START  # a session that ended after working: retry soon
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                log.warning("session revocations: not listening (%r); retrying", error)
+            self.listening.clear()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _BACKOFF_MAX)
+
+    async def _listen(self) -> None:
+        conn = await asyncpg.connect(self._url, timeout=self._connect_timeout)
+        try:
+            lost = asyncio.Event()
+            conn.add_termination_listener(lambda _conn: lost.set())
+            await conn.add_listener(NOTIFY_CHANNEL, self._notified)
+            await self._catch_up()  # whatever was recorded while nobody listened
+            self.listening.set()
+            while not lost.is_set():
+                try:
+                    await asyncio.wait_for(lost.wait(), _IDLE_CHECK_SECONDS)
+                except TimeoutError:
+                    # An idle connection whose peer vanished says nothing until used.
+                    await conn.execute("SELECT 1", timeout=self._connect_timeout)
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(conn.close(), self._connect_timeout)
+
+    def _notified(self, _conn: object, _pid: int, _channel: str, payload: object) -> None:
+        self._on_message(str(payload).encode())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from app.db.completions import PgCompletions
 from app.db.pool import DbTimeouts, create_pool
 from app.db.pool import keep_session as keep_session  # perf/ imports it from here
 from app.db.profiles import PgProfiles
-from app.db.sessions import PgSessions
+from app.db.sessions import PgSessions, RevocationListener
 from app.db.standings import PgStandings
 from app.live.node import LiveNode
 from app.obs.metrics import Metrics
@@ -84,6 +85,7 @@ class Services:
     sessions: Sessions  # the account guard and ending sessions (app/core/sessions.py)
     api_keys: PgApiKeys  # game servers' keys (POST /api/server/awards)
     awards: PgAwards
+    _revocations: RevocationListener
 
     @classmethod
     async def start(cls, settings: Settings) -> Services:
@@ -227,8 +229,20 @@ class Services:
             sessions=sessions,
             api_keys=PgApiKeys(pool),
             awards=PgAwards(pool),
+            _revocations=RevocationListener(
+                settings.database_url,
+                sessions.guard.learn_message,
+                sessions.poll,
+                settings.db_connect_timeout_seconds,
+            ),
         )
         await _first_sessions_poll(sessions)
+        services._revocations.start()
+        # Serve once it listens (a ban or deletion in SQL is refused at once), but do not
+        # wait long: without it the poll still bounds how late a node learns.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(settings.db_connect_timeout_seconds):
+                await services._revocations.listening.wait()
         services.subscription.start()
         live.start()
         services.reconcile.start()
@@ -255,6 +269,7 @@ class Services:
         await self.rollover.stop()
         await self.live.close()
         await self._periodic.stop()
+        await self._revocations.stop()
         await self.subscription.stop()
         for client in (self.redis, self._subscriber_redis, self._gate_redis):
             with contextlib.suppress(RedisError, OSError):
