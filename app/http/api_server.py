@@ -24,7 +24,9 @@ R = TypeVar("R")
 
 class AwardBody(BaseModel):
     userId: StrictStr = Field(
-        max_length=64, examples=["6f1c0c1e-2f43-4d6a-9d59-6a3b1f0f0c11"], description="A UUID."
+        pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+        examples=["6f1c0c1e-2f43-4d6a-9d59-6a3b1f0f0c11"],
+        description="The player's user id (a UUID).",
     )
     actionId: StrictStr = Field(min_length=1, max_length=64, examples=["boss_defeated"])
     idempotencyKey: StrictStr = Field(
