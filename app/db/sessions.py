@@ -118,6 +118,8 @@ class PgSessions:
 
 
 NOTIFY_CHANNEL = "session_revocations"  # sql/004: a trigger notifies every recorded moment
+# How the listener's session shows in pg_stat_activity (it stays open for the node's life).
+LISTENER_APPLICATION_NAME = "leaderboard-session-listener"
 _BACKOFF_START, _BACKOFF_MAX = 0.2, 5.0
 _IDLE_CHECK_SECONDS = 30.0
 
@@ -165,7 +167,11 @@ class RevocationListener:
             delay = min(delay * 2, _BACKOFF_MAX)
 
     async def _listen(self) -> None:
-        conn = await asyncpg.connect(self._url, timeout=self._connect_timeout)
+        conn = await asyncpg.connect(
+            self._url,
+            timeout=self._connect_timeout,
+            server_settings={"application_name": LISTENER_APPLICATION_NAME},
+        )
         try:
             lost = asyncio.Event()
             conn.add_termination_listener(lambda _conn: lost.set())

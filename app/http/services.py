@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import asyncpg
@@ -260,7 +261,9 @@ class Services:
             lambda: refresh_boards(board_catalog, pool),
             name="boards-refresh",
         )
-        services._periodic.every(settings.session_poll_seconds, sessions.poll, name="sessions-poll")
+        services._periodic.every(
+            settings.session_poll_seconds, _quiet_poll(sessions), name="sessions-poll"
+        )
         return services
 
     async def close(self) -> None:
@@ -285,6 +288,25 @@ async def _first_sessions_poll(sessions: Sessions) -> None:
         await sessions.poll()
     except Exception as error:
         log.warning("could not read ended sessions at start-up (%r); retrying", error)
+
+
+def _quiet_poll(sessions: Sessions) -> Callable[[], Awaitable[None]]:
+    """The periodic poll of ended sessions: a database away is one warning per outage (the
+    node keeps what it knows and the listener and Redis still tell it), not an error a second."""
+    failing = False
+
+    async def poll() -> None:
+        nonlocal failing
+        try:
+            await sessions.poll()
+        except Exception as error:
+            if not failing:
+                log.warning("cannot read ended sessions (%r); retrying every poll", error)
+            failing = True
+        else:
+            failing = False
+
+    return poll
 
 
 # Connections per client per process. redis-py 8 caps a pool at 100 by default and fails a call
