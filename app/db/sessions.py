@@ -30,13 +30,15 @@ SELECT user_id::text, ceil(extract(epoch FROM not_before) * 1000)::bigint AS ms,
   FROM session_revocations WHERE user_id = $1
 """
 
-# A logout everywhere never hides why an account is refused (banned, deleted).
+# A logout everywhere never hides why an account is refused (banned, deleted). The moment is
+# the later of the database's clock and the caller's ($3, ms): tokens are stamped by the
+# nodes' clocks, and one running ahead must not leave its latest tokens alive.
 END_SESSIONS_SQL = """
 WITH revoked AS (
     UPDATE refresh_tokens SET revoked = true WHERE user_id = $1 AND NOT revoked
 ), recorded AS (
     INSERT INTO session_revocations AS r (user_id, not_before, reason)
-    VALUES ($1, clock_timestamp(), $2)
+    VALUES ($1, GREATEST(clock_timestamp(), to_timestamp($3::float8 / 1000)), $2)
     ON CONFLICT (user_id) DO UPDATE
        SET not_before = GREATEST(r.not_before, EXCLUDED.not_before),
            reason = CASE WHEN r.reason <> 'logout' AND EXCLUDED.reason = 'logout'
@@ -91,8 +93,9 @@ class PgSessions:
     async def recent(self, within_ms: int) -> list[Revocation]:
         return [_revocation(row) for row in await self._pool.fetch(RECENT_SQL, within_ms)]
 
-    async def end_sessions(self, user_id: str, reason: Reason) -> Revocation:
-        return _revocation(await self._pool.fetchrow(END_SESSIONS_SQL, user_id, reason.value))
+    async def end_sessions(self, user_id: str, reason: Reason, now_ms: int) -> Revocation:
+        row = await self._pool.fetchrow(END_SESSIONS_SQL, user_id, reason.value, now_ms)
+        return _revocation(row)
 
     async def revoke_family(self, refresh_digest: bytes) -> None:
         await self._pool.execute(REVOKE_FAMILY_SQL, refresh_digest)
