@@ -169,6 +169,7 @@ async def test_missing_bad_and_revoked_keys_are_401(
         response = await client.post("/api/server/awards", json=body, headers=headers)
         assert response.status_code == 401
         assert (await response.get_json())["error"]["code"] == "UNAUTHORIZED"
+        assert response.headers["WWW-Authenticate"] == "ApiKey"
     revoked = await asyncio.to_thread(run_cli, "apikeys", "revoke", "arena", env=service_env)
     assert revoked.returncode == 0, revoked.stderr
     refused = await client.post("/api/server/awards", json=body, headers=apikey(key))

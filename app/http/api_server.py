@@ -12,8 +12,9 @@ from quart import Blueprint, request
 from quart_schema import security_scheme, tag, validate_request, validate_response
 
 from app.core.awards import ApiKey, AwardRequest, authenticate_key, award_action
+from app.core.errors import Unauthorized
 from app.http.api_scores import CompleteResponse
-from app.http.errors import validation_error
+from app.http.errors import ApiError, validation_error
 from app.http.openapi import errors
 from app.http.request import services
 
@@ -48,7 +49,13 @@ def requires_api_key(handler: Callable[..., Awaitable[R]]) -> Callable[..., Awai
 
     @wraps(handler)
     async def wrapper(*args: Any, **kwargs: Any) -> R:
-        key = await authenticate_key(services().api_keys, request.headers.get("Authorization"))
+        try:
+            key = await authenticate_key(services().api_keys, request.headers.get("Authorization"))
+        except Unauthorized as error:
+            # The challenge names the scheme this endpoint takes (not Bearer).
+            raise ApiError(
+                401, error.code, error.message, headers={"WWW-Authenticate": "ApiKey"}
+            ) from None
         return await handler(*args, api_key=key, **kwargs)
 
     return wrapper
