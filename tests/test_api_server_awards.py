@@ -255,3 +255,20 @@ def test_api_keys_are_masked_in_any_log_line() -> None:
         masked = redact(line)
         assert secret not in masked and secret[4:] not in masked
         assert "REDACTED" in masked
+
+
+async def test_the_cli_makes_award_keys_by_default_and_refuses_a_taken_name(
+    app: Any, service_env: dict[str, str]
+) -> None:
+    made = await asyncio.to_thread(run_cli, "apikeys", "create", "plain", env=service_env)
+    assert made.returncode == 0, made.stderr
+    again = await asyncio.to_thread(run_cli, "apikeys", "create", "plain", env=service_env)
+    assert again.returncode == 2 and again.stdout == ""
+    bad = await asyncio.to_thread(run_cli, "apikeys", "create", "no spaces", env=service_env)
+    assert bad.returncode == 2
+    listed = await asyncio.to_thread(run_cli, "apikeys", "list", "--json", env=service_env)
+    entries = orjson.loads(listed.stdout)
+    assert [(e["name"], e["scopes"], e["revokedAt"]) for e in entries] == [
+        ("plain", ["award"], None)
+    ]
+    assert made.stdout.strip() not in listed.stdout

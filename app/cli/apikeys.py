@@ -16,7 +16,7 @@ from typing import Any
 import asyncpg
 import orjson
 
-from app.core.awards import SCOPES, key_digest, new_key_secret
+from app.core.awards import AWARD, SCOPES, key_digest, new_key_secret
 from app.core.ranking import iso
 from app.core.settings import ConfigError, Settings
 from app.db import api_keys as db_keys
@@ -40,11 +40,10 @@ def add_command(commands: Any) -> None:
         "--scope",
         dest="scopes",
         action="append",
-        required=True,
         choices=sorted(SCOPES),
-        help="what the key may do (repeatable); `award`: POST /api/server/awards",
+        help="what the key may do (repeatable; default award): `award` is POST /api/server/awards",
     )
-    create.set_defaults(handler=lambda a: _run(a, _create(a.name, a.scopes)))
+    create.set_defaults(handler=lambda a: _run(a, _create(a.name, a.scopes or [AWARD])))
 
     listing = key_commands.add_parser("list", help="print every key (never the key itself)")
     listing.add_argument("--json", action="store_true", help="print JSON")
