@@ -126,3 +126,7 @@ async def _refusal(
     if kind != action.verification:
         return verification_changed(action_id, kind)
     return AccountGone()
+
+
+# Public: server awards (app/core/awards.py) place a committed award exactly as a completion.
+place_committed = _placed
