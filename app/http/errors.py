@@ -22,8 +22,11 @@ from app.core.errors import (
     CommitOutcomeUnknown,
     DatabaseUnavailable,
     DomainError,
+    Forbidden,
     InvalidInput,
+    NotFound,
     RateLimited,
+    ScoreWouldBeNegative,
     TokenExpired,
     Unauthorized,
     UnknownAction,
@@ -108,6 +111,9 @@ DOMAIN_STATUS: dict[type[DomainError], int] = {
     BoardNotFound: 404,
     NotRanked: 404,
     UserNotFound: 404,
+    Forbidden: 403,
+    ScoreWouldBeNegative: 400,
+    NotFound: 404,
 }
 
 
