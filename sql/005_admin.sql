@@ -54,3 +54,7 @@ ALTER TABLE score_history
             ELSE score_change BETWEEN -10000 AND 10000 AND score_change <> 0
                  AND action_id IS NULL AND reason IS NOT NULL
         END);
+
+-- Operators find a user by the start of their name (the unique index on lower(username)
+-- cannot serve LIKE 'abc%' under a non-C collation).
+CREATE INDEX users_username_prefix_idx ON users (lower(username) text_pattern_ops);

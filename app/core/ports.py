@@ -267,3 +267,20 @@ class BoardStore(BoardRankings, Protocol):
     async def periods(self, board_id: str, limit: int) -> list[str]:
         """The board's periods that have scores, newest first."""
         ...
+
+
+# -- admin -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RestoredStanding:
+    """One of a user's standings as PostgreSQL holds it (board 'all-time': users.score), to
+    write back into a ranking (an unban)."""
+
+    user_id: str
+    username: str
+    board_id: str
+    period: str
+    score: int
+    reached_at: datetime
+    ends_at: datetime | None  # when that period ends (None: never)
