@@ -26,6 +26,20 @@ STATUSES = {
     ("get", "/metrics"): {200},
     ("get", "/"): {200},
     ("get", "/static/{name}"): {200, 404},
+    ("get", "/api/admin/audit"): {200, 400, 401, 403, 500},
+    ("get", "/api/admin/users"): {200, 400, 401, 403, 500},
+    ("get", "/api/admin/users/{userId}"): {200, 400, 401, 403, 404, 500},
+    ("post", "/api/admin/users/{userId}/adjustments"): {200, 400, 401, 403, 404, 413, 415, 500},
+    ("delete", "/api/admin/users/{userId}/completions/{completionId}"): {
+        200,
+        400,
+        401,
+        403,
+        404,
+        413,
+        415,
+        500,
+    },
 }
 ERROR_SCHEMA = {"$ref": "#/components/schemas/ErrorBody"}
 
