@@ -102,3 +102,7 @@ async def _refusal(store: CompletionStore, user_id: str, action_id: str) -> Doma
     if not await store.action_is_active(action_id):
         return UnknownAction(action_id)
     return AccountGone()
+
+
+# Public: server awards (app/core/awards.py) place a committed award exactly as a completion.
+place_committed = _placed
