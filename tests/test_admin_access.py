@@ -148,7 +148,7 @@ async def test_the_audit_log_pages_newest_first(app, client, db, make_player) ->
     ).get_json()
     assert [e["action"] for e in second["entries"]] == ["test.note", "role.grant"]
     assert second["entries"][1]["adminId"] is None and second["nextCursor"] is None
-    for bad in ("limit=0", "limit=101", "limit=x", "cursor=abc", "cursor=-1"):
+    for bad in ("limit=0", "limit=101", "limit=x", "cursor=abc", "cursor=-1", "cursor="):
         response = await client.get(f"/api/admin/audit?{bad}", headers=admin.headers)
         assert response.status_code == 400, bad
         assert (await response.get_json())["error"]["code"] == "VALIDATION_ERROR"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -171,12 +172,35 @@ class UserDetail:
 
 
 def check_search(query: str | None) -> str:
-    text = (query or "").strip()
+    """The search text as given: 1..50 characters (it is matched, not trimmed)."""
+    text = query or ""
     if not 1 <= len(text) <= 50:
         raise InvalidInput(
-            "`query` is 1 to 50 characters: the start of a username, or a user id.", field="query"
+            "`query` is 1 to 50 characters: the start of a username, or a user id.",
+            field="query",
         )
     return text
+
+
+_NAME_PREFIX = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+@dataclass(frozen=True)
+class Search:
+    """What a query can match: a username prefix (only the characters a name can hold), and a
+    user id (only a whole UUID). Neither: nothing matches, without asking the database."""
+
+    name_prefix: str | None
+    user_id: str | None
+
+    @classmethod
+    def of(cls, query: str) -> Search:
+        prefix = query if _NAME_PREFIX.fullmatch(query) else None
+        try:
+            user_id = str(uuid.UUID(query)) if len(query) == 36 else None
+        except ValueError:
+            user_id = None
+        return cls(prefix, user_id)
 
 
 # -- bans ------------------------------------------------------------------------------------------

@@ -15,13 +15,22 @@ from app.core.errors import InvalidInput
 from app.core.tokens import Identity
 
 REASON_MAX = 500
+# Blank characters a reason may not consist of only: the same explicit set in the strip below
+# and in REASON_PATTERN (the API schema), so every regex engine agrees on what is blank.
+_BLANKS = "\t\n\x0b\x0c\r \x85\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
+_BLANKS += "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+_BLANK_CLASS = r"\t\n\x0b\x0c\r \x85\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+# At least one character that is not blank, and no NUL (PostgreSQL text cannot hold one).
+REASON_PATTERN = rf"^[^\x00]*[^\x00{_BLANK_CLASS}][^\x00]*$"
 # The actor of an entry written at the command line (`leaderboard admin grant`).
 OPERATOR_NAME = "operator"
 
 
 def check_reason(reason: str | None, *, required: bool = True) -> str | None:
     """A reason as stored: stripped, 1..500 characters (or None when not required)."""
-    text = (reason or "").strip()
+    if reason is not None and "\x00" in reason:
+        raise InvalidInput("The reason may not contain a NUL character.", field="reason")
+    text = (reason or "").strip(_BLANKS)
     if not text:
         if required:
             raise InvalidInput("Give a reason (1 to 500 characters).", field="reason")
@@ -67,9 +76,10 @@ def encode_cursor(entry_id: int) -> str:
 
 def decode_cursor(cursor: str | None) -> int | None:
     """The entry id a cursor continues below; InvalidInput for a cursor we did not issue."""
-    if cursor is None or cursor == "":
+    if cursor is None:
         return None
-    if not cursor.isdigit() or len(cursor) > 19:
+    # Digits only (isdigit() also takes other scripts' digits) and within a bigint.
+    if not (cursor.isascii() and cursor.isdigit()) or len(cursor) > 18:
         raise InvalidInput("The cursor is not one this API returned.", field="cursor")
     return int(cursor)
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from app.core.admin import HistoryEntry, UserDetail, UserSummary
+from app.core.admin import HistoryEntry, Search, UserDetail, UserSummary
 from app.core.audit import AuditRecord
 from app.core.tokens import Identity
 from app.db import audit
@@ -73,7 +73,7 @@ async def list_admins(conn: asyncpg.Connection | asyncpg.Pool) -> list[Identity]
 SEARCH_SQL = """
 SELECT id::text AS user_id, username, role, score, created_at, banned_at
   FROM users
- WHERE lower(username) LIKE lower($1) || '%' ESCAPE '\\' OR id::text = $2
+ WHERE lower(username) LIKE lower($1) || '%' ESCAPE '\\' OR id = $2
  ORDER BY lower(username)
  LIMIT $3
 """
@@ -113,9 +113,12 @@ def _summary(row: asyncpg.Record) -> UserSummary:
 
 
 async def search_users(
-    conn: asyncpg.Connection | asyncpg.Pool, query: str, limit: int
+    conn: asyncpg.Connection | asyncpg.Pool, search: Search, limit: int
 ) -> list[UserSummary]:
-    rows = await conn.fetch(SEARCH_SQL, _like_prefix(query), query.lower(), limit)
+    if search.name_prefix is None and search.user_id is None:
+        return []
+    prefix = _like_prefix(search.name_prefix) if search.name_prefix is not None else None
+    rows = await conn.fetch(SEARCH_SQL, prefix, search.user_id, limit)
     return [_summary(r) for r in rows]
 
 

@@ -73,7 +73,12 @@ def query_limit(value: str | None, default: int, maximum: int) -> int:
     "Entries per page.",
     {"type": "integer", "minimum": 1, "maximum": AUDIT_MAX, "default": AUDIT_DEFAULT},
 )
-@parameter("cursor", "query", "`nextCursor` of the previous page.", {"type": "string"})
+@parameter(
+    "cursor",
+    "query",
+    "`nextCursor` of the previous page.",
+    {"type": "string", "pattern": "^[0-9]{1,18}$"},
+)
 @errors((400, "`VALIDATION_ERROR`: a malformed `limit` or `cursor`."), *ADMIN_ERRORS, 500)
 async def audit_log(admin: Identity) -> AuditResponse:
     """Every admin action, newest first (keyset pages)."""

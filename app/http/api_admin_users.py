@@ -15,7 +15,7 @@ from quart_schema import security_scheme, tag, validate_request, validate_respon
 
 from app.core import admin as core_admin
 from app.core.admin import BanChange, Correction, HistoryEntry, UserSummary
-from app.core.audit import REASON_MAX
+from app.core.audit import REASON_MAX, REASON_PATTERN
 from app.core.board_reads import board_standings, check_user_id
 from app.core.errors import NotFound
 from app.core.ranking import iso
@@ -39,7 +39,10 @@ _NO_USER = (404, "`NOT_FOUND`: there is no such user.")
 
 class Reason(BaseModel):
     reason: StrictStr = Field(
-        min_length=1, max_length=REASON_MAX, description="Why (kept in the audit log)."
+        min_length=1,
+        max_length=REASON_MAX,
+        pattern=REASON_PATTERN,
+        description="Why (kept in the audit log): not blank, no NUL.",
     )
 
 
@@ -49,6 +52,7 @@ class AdjustmentRequest(Reason):
         le=core_admin.ADJUST_MAX,
         description="Points to add (negative: to take away); not 0.",
         examples=[-50],
+        json_schema_extra={"not": {"const": 0}},
     )
 
 
@@ -179,7 +183,7 @@ async def search_users(admin: Identity) -> UserSearchResponse:
     """Find users by the start of their name, or by id."""
     query = core_admin.check_search(request.args.get("query"))
     limit = query_limit(request.args.get("limit"), 20, core_admin.SEARCH_MAX)
-    found = await db_admin.search_users(services().pool, query, limit)
+    found = await db_admin.search_users(services().pool, core_admin.Search.of(query), limit)
     return UserSearchResponse(users=[UserSummaryModel.of(u) for u in found])
 
 
