@@ -119,6 +119,32 @@ def credentials_for_other_operations(env: dict[str, str]) -> dict[str, str]:
     }
 
 
+def admin_targets(env: dict[str, str]) -> dict[str, str]:
+    """Make the fuzzer an admin, so /api/admin is tested past its guard (a player gets only
+    403s there, which schemathesis rightly reports as untested), and name another user, with a
+    completion, for its corrections and bans to aim at (tests/schemathesis.toml): never the
+    fuzzer itself, which must stay able to call every later operation."""
+    _cli(env, "admin", "grant", "fuzzer")
+    return asyncio.run(_admin_target(env["DATABASE_URL"]))
+
+
+async def _admin_target(database_url: str) -> dict[str, str]:
+    from app.db.accounts import ensure_user
+    from app.db.completions import commit_completion
+
+    conn = await asyncpg.connect(database_url)
+    try:
+        target = await ensure_user(conn, "fuzz-target")
+        action = await conn.fetchval("SELECT id FROM actions WHERE active ORDER BY id LIMIT 1")
+        await commit_completion(conn, target.user_id, action)
+        completion = await conn.fetchval(
+            "SELECT id::text FROM score_history WHERE user_id = $1", target.user_id
+        )
+    finally:
+        await conn.close()
+    return {"LB_FUZZ_TARGET_USER": target.user_id, "LB_FUZZ_TARGET_COMPLETION": completion}
+
+
 def run_schemathesis(
     base_url: str, token: str, max_examples: int, seed: int, env: dict[str, str] | None = None
 ) -> int:
@@ -186,7 +212,7 @@ def main() -> int:
                         mint_token(env),
                         args.max_examples,
                         args.seed,
-                        credentials_for_other_operations(env),
+                        credentials_for_other_operations(env) | admin_targets(env),
                     )
                     # Whatever the answers were, nothing the fuzzer sends may log an error.
                     errors = [

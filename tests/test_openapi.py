@@ -29,6 +29,22 @@ STATUSES = {
     ("post", "/api/auth/logout"): {204, 400, 413, 415, 500},
     ("post", "/api/auth/logout-all"): {204, 401, 403, 500},
     ("post", "/api/server/awards"): {200, 400, 401, 403, 404, 409, 413, 415, 429, 500},
+    ("get", "/api/admin/audit"): {200, 400, 401, 403, 500},
+    ("get", "/api/admin/users"): {200, 400, 401, 403, 500},
+    ("get", "/api/admin/users/{userId}"): {200, 400, 401, 403, 404, 500},
+    ("post", "/api/admin/users/{userId}/adjustments"): {200, 400, 401, 403, 404, 413, 415, 500},
+    ("post", "/api/admin/users/{userId}/ban"): {200, 400, 401, 403, 404, 413, 415, 500},
+    ("post", "/api/admin/users/{userId}/unban"): {200, 400, 401, 403, 404, 413, 415, 500},
+    ("delete", "/api/admin/users/{userId}/completions/{completionId}"): {
+        200,
+        400,
+        401,
+        403,
+        404,
+        413,
+        415,
+        500,
+    },
 }
 ERROR_SCHEMA = {"$ref": "#/components/schemas/ErrorBody"}
 

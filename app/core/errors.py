@@ -175,3 +175,31 @@ class IdempotencyKeyReused(DomainError):
         super().__init__(
             "This idempotencyKey was already used with a different request; use a new key."
         )
+
+
+class Forbidden(DomainError):
+    """Authenticated, but the account may not do this (a player calling an admin endpoint)."""
+
+    code = "FORBIDDEN"
+
+    def __init__(self, message: str = "This needs an administrator account.") -> None:
+        super().__init__(message)
+
+
+class ScoreWouldBeNegative(DomainError):
+    """An adjustment would take a score below zero; nothing was changed."""
+
+    code = "SCORE_WOULD_BE_NEGATIVE"
+
+    def __init__(self, score: int, points: int) -> None:
+        super().__init__(
+            f"The score is {score}; adjusting it by {points} would make it negative.",
+            score=score,
+            points=points,
+        )
+
+
+class NotFound(DomainError):
+    """The thing named in the path does not exist (an admin target: a user, a completion)."""
+
+    code = "NOT_FOUND"

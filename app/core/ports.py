@@ -303,3 +303,20 @@ class IssuerDirectory(Protocol):
     async def find(self, name: str) -> Issuer | None:
         """The issuer of that name, revoked ones included (None: no such issuer)."""
         ...
+
+
+# -- admin -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RestoredStanding:
+    """One of a user's standings as PostgreSQL holds it (board 'all-time': users.score), to
+    write back into a ranking (an unban)."""
+
+    user_id: str
+    username: str
+    board_id: str
+    period: str
+    score: int
+    reached_at: datetime
+    ends_at: datetime | None  # when that period ends (None: never)

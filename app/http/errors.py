@@ -23,10 +23,13 @@ from app.core.errors import (
     CommitOutcomeUnknown,
     DatabaseUnavailable,
     DomainError,
+    Forbidden,
     IdempotencyKeyReused,
     InvalidInput,
     MissingScope,
+    NotFound,
     RateLimited,
+    ScoreWouldBeNegative,
     ServerOnlyAction,
     TokenExpired,
     Unauthorized,
@@ -122,6 +125,9 @@ DOMAIN_STATUS: dict[type[DomainError], int] = {
     AccountBanned: 403,
     MissingScope: 403,
     IdempotencyKeyReused: 409,
+    Forbidden: 403,
+    ScoreWouldBeNegative: 400,
+    NotFound: 404,
 }
 
 
