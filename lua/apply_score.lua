@@ -5,7 +5,7 @@
 -- KEYS[1..7]  the leaderboard keys (see lib_ranking.lua and lib_top10.lua)
 -- ARGV[1]     user id
 -- ARGV[2]     username
--- ARGV[3]     the user's committed total score (absolute, not a delta)
+-- ARGV[3]     the user's committed total score (absolute, not a delta; 0 takes them out)
 -- ARGV[4]     the user's ranking member, which encodes when the score was reached
 -- ARGV[5]     updatedAt for the message (ISO 8601 time of the commit)
 -- ARGV[6]     channel to publish on
@@ -13,7 +13,7 @@
 -- ARGV[8]     the board's id, ARGV[9] the period (named in the message)
 -- ARGV[10]    when the period's keys expire, ms since the epoch ("0": never)
 --
--- Returns {applied, rank, previous_rank (0 = unranked), top_changed (1, 0, or -1 when the
+-- Returns {applied, rank (0 = unranked), previous_rank (0 = unranked), top_changed (1, 0, or -1 when the
 -- ranking is cold and must be rebuilt first: nothing is published then), version, message}:
 -- the published message when the top changed (so the caller's node can show it at once),
 -- else an empty string.
@@ -32,6 +32,11 @@ local published = publish_if_changed(top_n, updated_at, channel, false, board, p
 
 -- The user's rank by what the ranking now holds (a newer score, if this call arrived late);
 -- read before the expiry, which removes a period already over at once.
-local rank = rank_of_score(current_score(user_id))
+-- 0: the user is not ranked (a correction took every point away).
+local now_score = current_score(user_id)
+local rank = 0
+if now_score then
+  rank = rank_of_score(now_score)
+end
 expire_period(expire_at_ms)
 return {applied, rank, previous_rank, published[1], published[2], published[3] or ''}

@@ -48,12 +48,38 @@ end
 -- Store the user's committed standing unless a newer one is already there. A smaller member
 -- prefix means a later reached_at, and reached_at grows with every commit of that user, so a
 -- late or repeated call can never undo a newer one. Returns 1 when it changed the ranking.
+--
+-- A score of 0 or less (an operator's correction took every point away) takes the user out
+-- of the ranking; their member stays in the members hash, unranked, as a tombstone: a late
+-- apply of an earlier commit (an older member) then cannot bring the old score back.
 local function upsert(user_id, username, score, member)
   local stored_score, stored_member = current_score(user_id)
-  if stored_score and member >= stored_member then
-    redis.call('HSET', names_key, user_id, username)
+  if stored_member and member >= stored_member then
+    if stored_score then
+      redis.call('HSET', names_key, user_id, username)
+    end
     return 0
+  end
+  if tonumber(score) <= 0 then
+    if stored_member then
+      redis.call('ZREM', ranking_key, stored_member)
+    end
+    redis.call('HSET', members_key, user_id, member)
+    redis.call('HDEL', names_key, user_id)
+    return 1
   end
   place(user_id, username, score, member, stored_member)
   return 1
+end
+
+-- Take the user out of the ranking altogether (a banned player): no score, no member, no
+-- name. Returns 1 when they were there.
+local function remove_user(user_id)
+  local member = redis.call('HGET', members_key, user_id)
+  redis.call('HDEL', members_key, user_id)
+  redis.call('HDEL', names_key, user_id)
+  if member then
+    return redis.call('ZREM', ranking_key, member)
+  end
+  return 0
 end

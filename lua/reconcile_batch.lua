@@ -29,12 +29,12 @@ for _, row in ipairs(batch) do
   end
 
   if tonumber(score) <= 0 then
-    -- Scores never fall, so a standing of an unranked user is stray, unless it is newer
-    -- than the row read (the user scored after the batch was read; the member then carries
-    -- a later reached_at).
+    -- A standing of an unranked user is stray, unless it is newer than the row read (the
+    -- user scored after the batch was read; the member then carries a later reached_at). An
+    -- unranked member (a correction's tombstone, see upsert) is no standing at all.
     if live_member and live_member < member then
       newer = newer + 1
-    elseif live_member then
+    elseif live_score then
       extra = extra + 1
       if fix then
         redis.call('ZREM', ranking_key, live_member)
@@ -45,7 +45,10 @@ for _, row in ipairs(batch) do
     if stage then
       place_in(stage_ranking, stage_members, stage_names, user_id, username, score, member, nil)
     end
-    if not live_score then
+    if not live_score and live_member and live_member < member then
+      -- Unranked by a correction committed after this batch was read: the tombstone is newer.
+      newer = newer + 1
+    elseif not live_score then
       missing = missing + 1
       if fix then
         place(user_id, username, score, member, nil)

@@ -244,6 +244,7 @@ async def test_every_script_works_after_script_flush(warm, redis, namespace) -> 
     board = keys.board("weekly", "2026-W48")
     applied = await warm.apply_scores([BoardApply(board, standing(user, 10, T0))], "t")
     assert applied[0].applied
+    await warm.remove_user(user, "t", board)
 
     # Every script was loaded again by the call that needed it.
     loaded = dict(zip(warm.registered(), await redis.script_exists(*shas), strict=True))

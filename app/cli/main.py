@@ -12,6 +12,7 @@ from pathlib import Path
 
 import asyncpg
 
+from app.cli import admin as admin_cli
 from app.cli import boards as boards_cli
 from app.cli import reconcile as reconcile_cli
 from app.core import catalog as catalog_module
@@ -75,6 +76,7 @@ def _parser() -> argparse.ArgumentParser:
 
     reconcile_cli.add_command(commands)
     boards_cli.add_command(commands)
+    admin_cli.add_command(commands)
 
     actions = commands.add_parser("actions", help="list or load the action catalog")
     action_commands = actions.add_subparsers(required=True, metavar="ACTION_COMMAND")

@@ -112,3 +112,67 @@ class CommitOutcomeUnknown(DomainError):
             "ALREADY_COMPLETED with the original receipt.",
             actionId=action_id,
         )
+
+
+class SessionEnded(Unauthorized):
+    """The token was issued before its user's sessions were ended (logout everywhere)."""
+
+    def __init__(self) -> None:
+        super().__init__("This session has ended; log in again.")
+
+
+class AccountBanned(DomainError):
+    """The account is banned: no login, no refresh, no scoring, no live updates."""
+
+    code = "ACCOUNT_BANNED"
+
+    def __init__(self) -> None:
+        super().__init__("This account is banned.")
+
+
+class MissingScope(DomainError):
+    """Valid credentials that are not allowed to do this (an API key without the scope)."""
+
+    code = "FORBIDDEN"
+
+    def __init__(self, scope: str) -> None:
+        super().__init__(f"This API key lacks the {scope!r} scope.", scope=scope)
+
+
+class IdempotencyKeyReused(DomainError):
+    """An idempotency key already used with a different request."""
+
+    code = "IDEMPOTENCY_KEY_REUSED"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This idempotencyKey was already used with a different request; use a new key."
+        )
+
+
+class Forbidden(DomainError):
+    """Authenticated, but the account may not do this (a player calling an admin endpoint)."""
+
+    code = "FORBIDDEN"
+
+    def __init__(self, message: str = "This needs an administrator account.") -> None:
+        super().__init__(message)
+
+
+class ScoreWouldBeNegative(DomainError):
+    """An adjustment would take a score below zero; nothing was changed."""
+
+    code = "SCORE_WOULD_BE_NEGATIVE"
+
+    def __init__(self, score: int, points: int) -> None:
+        super().__init__(
+            f"The score is {score}; adjusting it by {points} would make it negative.",
+            score=score,
+            points=points,
+        )
+
+
+class NotFound(DomainError):
+    """The thing named in the path does not exist (an admin target: a user, a completion)."""
+
+    code = "NOT_FOUND"

@@ -23,6 +23,7 @@ class RateScope(StrEnum):
     SCORE_UPDATE = "score-update"  # subject: user id
     LOGIN_USER = "login-user"  # subject: the username tried
     LOGIN_CLIENT = "login-client"  # subject: the client address
+    API_KEY = "api-key"  # subject: the API key's id (server awards)
 
 
 class RateVerdict(Protocol):
@@ -137,6 +138,7 @@ class StandingsStore(Protocol):
 class StoredLogin:
     identity: Identity
     password_hash: str | None
+    banned: bool = False
 
 
 class AccountStore(Protocol):
@@ -267,3 +269,20 @@ class BoardStore(BoardRankings, Protocol):
     async def periods(self, board_id: str, limit: int) -> list[str]:
         """The board's periods that have scores, newest first."""
         ...
+
+
+# -- admin -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RestoredStanding:
+    """One of a user's standings as PostgreSQL holds it (board 'all-time': users.score), to
+    write back into a ranking (an unban)."""
+
+    user_id: str
+    username: str
+    board_id: str
+    period: str
+    score: int
+    reached_at: datetime
+    ends_at: datetime | None  # when that period ends (None: never)

@@ -99,6 +99,11 @@ class Settings(BaseSettings):
     trusted_proxies: Networks = ()
     password_time_cost: int = Field(3, ge=1, le=10)
     password_memory_kib: int = Field(65536, ge=1024, le=1 << 21)
+    # Ended sessions (bans, deletions, logout everywhere) are also read from PostgreSQL this
+    # often, besides the immediate message: the bound on how late a node can learn of one.
+    session_poll_seconds: float = Field(1.0, gt=0, le=5)
+    # Server awards (POST /api/server/awards) per API key per rate-limit window.
+    api_key_awards_per_minute: int = Field(1000, ge=1, le=1_000_000)
 
     @classmethod
     def settings_customise_sources(

@@ -6,6 +6,8 @@ from quart import Quart
 from quart_schema import QuartSchema
 
 from app.core.settings import Settings
+from app.http import api_admin_audit as admin_audit_api
+from app.http import api_admin_users as admin_users_api
 from app.http import api_auth, api_board, api_boards, api_scores, json_body, web
 from app.http import ops as ops_api
 from app.http.errors import register_error_handlers
@@ -33,6 +35,8 @@ def create_app(settings: Settings) -> Quart:
     ops_api.install(app)  # /healthz, /metrics, /readyz, request ids and timing
     for module in (api_auth, api_board, api_boards, api_scores):
         app.register_blueprint(module.blueprint)
+    for admin_module in (admin_audit_api, admin_users_api):
+        app.register_blueprint(admin_module.blueprint)
     app.register_blueprint(web.create_blueprint())
 
     @app.before_serving

@@ -18,12 +18,18 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTo
 
 from app.core.board_reads import BoardNotFound, NotRanked, UserNotFound
 from app.core.errors import (
+    AccountBanned,
     AlreadyCompleted,
     CommitOutcomeUnknown,
     DatabaseUnavailable,
     DomainError,
+    Forbidden,
+    IdempotencyKeyReused,
     InvalidInput,
+    MissingScope,
+    NotFound,
     RateLimited,
+    ScoreWouldBeNegative,
     TokenExpired,
     Unauthorized,
     UnknownAction,
@@ -108,6 +114,12 @@ DOMAIN_STATUS: dict[type[DomainError], int] = {
     BoardNotFound: 404,
     NotRanked: 404,
     UserNotFound: 404,
+    AccountBanned: 403,
+    MissingScope: 403,
+    IdempotencyKeyReused: 409,
+    Forbidden: 403,
+    ScoreWouldBeNegative: 400,
+    NotFound: 404,
 }
 
 

@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from app.core.board import Board, Boards, Snapshot, message_from_users, snapshot_from_message
-from app.core.ports import StandingsStore
+from app.core.ports import RestoredStanding, StandingsStore
 from app.core.ranking import TOP_N, iso, ranking_member, shared_ranks
 from app.redis.health import RedisHealth
 from app.redis.keys import Keys
@@ -115,6 +115,41 @@ class LeaderboardCache:
             # a GET right after this response already shows the change.
             self._board.offer(result.message)
         return result
+
+    async def remove_user(self, user_id: str, periods: list[tuple[str, str]]) -> bool:
+        """Take the user out of the all-time ranking and out of each (board, period) given,
+        publishing each top 10 that changes (a ban). False when Redis could not be reached:
+        the reconciler, which skips banned users, then finishes the job."""
+        updated_at = iso(datetime.now(UTC))
+        targets = [self._keys.all_time, *(self._keys.board(b, p) for b, p in periods)]
+        for keys in targets:
+            result = await self._call(self._scripts.remove_user, user_id, updated_at, keys)
+            if result is None:
+                return False
+            if result.message:
+                self._boards.offer(result.message)
+        return True
+
+    async def restore_user(self, standings: list[RestoredStanding]) -> bool:
+        """Write a user's standings as PostgreSQL holds them, each with its own reach time
+        (an unban), publishing each top 10 that changes; False when Redis is away."""
+        applies = [
+            BoardApply(
+                self._keys.board(s.board_id, s.period),
+                standing_of(s.user_id, s.username, s.score, s.reached_at),
+                expire_at_ms(s.ends_at),
+            )
+            for s in standings
+        ]
+        if not applies:
+            return True
+        results = await self._call(self._scripts.apply_scores, applies, iso(datetime.now(UTC)))
+        if results is None:
+            return False
+        for result in results:
+            if result.message:
+                self._boards.offer(result.message)
+        return True
 
     # -- read path --------------------------------------------------------------------------
 

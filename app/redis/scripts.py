@@ -163,6 +163,14 @@ class BatchDrift:
 
 
 @dataclass(frozen=True)
+class RemoveResult:
+    removed: bool  # the user was in the ranking
+    top_changed: bool
+    version: int
+    message: bytes = b""  # the published message when the top 10 changed
+
+
+@dataclass(frozen=True)
 class SwapResult:
     replaced: int  # users the live ranking held just before the staged one took its place
     version: int  # of the top 10 published under the new epoch
@@ -182,6 +190,7 @@ class Scripts:
         self._lock_release = self._register("lock_release")
         self._live_register = self._register("live_register")
         self._board_read = self._register("board_read")
+        self._remove_user = self._register("remove_user")
 
     def _register(self, name: str) -> AsyncScript:
         script = self._redis.register_script(read_script(name))
@@ -277,6 +286,26 @@ class Scripts:
             ],
         )
         return PublishResult(int(changed) == 1, int(version), cold=int(changed) == -1)
+
+    async def remove_user(self, user_id: str, updated_at: str, board: BoardKeys) -> RemoveResult:
+        """Take the user out of a board's ranking (a ban); publish its top 10 if it changed."""
+        removed, changed, version, message = await self._remove_user(
+            keys=board.leaderboard_keys(),
+            args=[
+                user_id,
+                updated_at,
+                self._keys.updates_channel,
+                TOP_N,
+                board.board,
+                board.period,
+            ],
+        )
+        return RemoveResult(
+            removed=int(removed) == 1,
+            top_changed=int(changed) == 1,
+            version=int(version),
+            message=message if isinstance(message, bytes) else str(message).encode(),
+        )
 
     async def board_page(
         self, board: BoardKeys, limit: int, after: tuple[int, str] | None

@@ -1,0 +1,170 @@
+"""Operators' corrections: adjust a score, remove a completion (and, with bans, hide a player).
+
+Each is validated here, committed by the store in one transaction with its audit entry, then
+written into the rankings by the same apply a completion uses, so every board, the live top 10
+and the reconciler agree. As with a completion, once the commit succeeded the answer is
+success: a failed apply is repaired by the reconciler.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+from app.core.audit import check_reason
+from app.core.errors import InvalidInput
+from app.core.ports import Committed, RankingCache
+from app.core.tokens import Identity
+
+log = logging.getLogger(__name__)
+
+ADJUST_MAX = 10_000
+
+
+@dataclass(frozen=True)
+class Correction:
+    """A committed correction: the user's new standing (as a completion's commit reports it,
+    so the same apply writes it into every ranking; a board score of 0 means the user left
+    that board), what was recorded, and its audit entry."""
+
+    committed: Committed
+    previous_score: int
+    history_id: str  # the adjustment's history row, or the removed completion's id
+    audit_id: int
+    action_id: str | None = None  # a removed completion's action
+    completed_at: datetime | None = None
+
+
+class CorrectionStore(Protocol):
+    async def adjust(
+        self, admin: Identity, user_id: str, points: int, reason: str
+    ) -> Correction: ...
+
+    async def remove_completion(
+        self, admin: Identity, user_id: str, completion_id: str, reason: str
+    ) -> Correction: ...
+
+
+def check_points(points: int) -> int:
+    if points == 0 or not -ADJUST_MAX <= points <= ADJUST_MAX:
+        raise InvalidInput(
+            f"`points` is a whole number from -{ADJUST_MAX} to {ADJUST_MAX}, not 0.",
+            field="points",
+        )
+    return points
+
+
+def check_completion_id(text: str) -> str:
+    try:
+        if len(text) <= 36:
+            return str(uuid.UUID(text))
+    except ValueError:
+        pass
+    raise InvalidInput("A completion id is a UUID.", field="completionId")
+
+
+async def adjust_score(
+    *,
+    admin: Identity,
+    user_id: str,
+    points: int,
+    reason: str,
+    store: CorrectionStore,
+    ranking: RankingCache,
+) -> Correction:
+    """Add (or take away) points on the user's all-time score, audited with ``reason``."""
+    correction = await store.adjust(
+        admin, user_id, check_points(points), check_reason(reason) or ""
+    )
+    await apply_correction(correction.committed, ranking)
+    return correction
+
+
+async def remove_completion(
+    *,
+    admin: Identity,
+    user_id: str,
+    completion_id: str,
+    reason: str,
+    store: CorrectionStore,
+    ranking: RankingCache,
+) -> Correction:
+    """Delete a completion and its points from every board it counted on, audited."""
+    correction = await store.remove_completion(
+        admin, user_id, check_completion_id(completion_id), check_reason(reason) or ""
+    )
+    await apply_correction(correction.committed, ranking)
+    return correction
+
+
+async def apply_correction(
+    committed: Committed, ranking: RankingCache, *, now: datetime | None = None
+) -> None:
+    """Write the corrected standing into the rankings of current periods (a past period is
+    read from PostgreSQL only). Never fails: the commit stands and the reconciler repairs."""
+    now = now or datetime.now(UTC)
+    current = tuple(b for b in committed.boards if b.ends_at is None or b.ends_at > now)
+    try:
+        await ranking.apply(
+            Committed(
+                committed.user_id,
+                committed.username,
+                committed.score,
+                committed.reached_at,
+                committed.points,
+                current,
+            )
+        )
+    except Exception:
+        log.warning("could not apply a correction to the rankings", exc_info=True)
+
+
+# -- finding users -------------------------------------------------------------------------------
+
+SEARCH_MAX = 50
+HISTORY_MAX = 500
+
+
+@dataclass(frozen=True)
+class UserSummary:
+    user_id: str
+    username: str
+    role: str
+    score: int
+    created_at: datetime
+    banned_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One row of a user's score history: a completion (removable by its id) or an
+    operator's adjustment."""
+
+    id: str
+    kind: str  # 'completion' or 'adjustment'
+    action_id: str | None
+    action_name: str | None
+    points: int
+    created_at: datetime
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class UserDetail:
+    user: UserSummary
+    rank: int | None  # all-time; None: no points (or banned)
+    history: list[HistoryEntry]
+    history_total: int
+    ban_reason: str | None = None
+
+
+def check_search(query: str | None) -> str:
+    text = (query or "").strip()
+    if not 1 <= len(text) <= 50:
+        raise InvalidInput(
+            "`query` is 1 to 50 characters: the start of a username, or a user id.", field="query"
+        )
+    return text
