@@ -30,10 +30,12 @@ from app.core.errors import (
     NotFound,
     RateLimited,
     ScoreWouldBeNegative,
+    ServerOnlyAction,
     TokenExpired,
     Unauthorized,
     UnknownAction,
     UsernameTaken,
+    VerificationFailed,
 )
 
 log = logging.getLogger(__name__)
@@ -88,6 +90,8 @@ class ErrorDetail(BaseModel):
     fields: list[FieldProblem] | None = None
     # VALIDATION_ERROR for a body that is too large: the limit in bytes
     limit: int | None = None
+    # VERIFICATION_FAILED: why the proof did not hold (a stable code, docs/api.md)
+    reason: str | None = None
 
 
 class ErrorBody(BaseModel):
@@ -120,6 +124,8 @@ DOMAIN_STATUS: dict[type[DomainError], int] = {
     Forbidden: 403,
     ScoreWouldBeNegative: 400,
     NotFound: 404,
+    VerificationFailed: 400,
+    ServerOnlyAction: 403,
 }
 
 

@@ -25,6 +25,7 @@ from app.db.accounts import PgAccounts
 from app.db.actions import refresh_catalog
 from app.db.boards import PgBoards, refresh_boards
 from app.db.completions import PgCompletions
+from app.db.issuers import PgIssuers
 from app.db.pool import DbTimeouts, create_pool
 from app.db.pool import keep_session as keep_session  # perf/ imports it from here
 from app.db.profiles import PgProfiles
@@ -80,6 +81,7 @@ class Services:
     _gate_redis: Redis
     _periodic: Periodic
     sessions: Sessions  # the account guard and ending sessions (app/core/sessions.py)
+    issuers: PgIssuers  # receipt issuers, looked up per receipt (a revocation counts at once)
 
     @classmethod
     async def start(cls, settings: Settings) -> Services:
@@ -221,6 +223,7 @@ class Services:
             _gate_redis=gate_redis,
             _periodic=Periodic(),
             sessions=sessions,
+            issuers=PgIssuers(pool),
         )
         await _first_sessions_poll(sessions)
         services.subscription.start()
