@@ -38,6 +38,8 @@ from app.redis.broker import Subscription
 from app.redis.client import redis_from_url
 from app.redis.health import RedisHealth
 from app.redis.keys import Keys
+from app.redis.live_nodes import REPORT_SECONDS as LIVE_REPORT_SECONDS
+from app.redis.live_nodes import LiveNodes
 from app.redis.live_registry import Registry
 from app.redis.ranking_cache import LeaderboardCache
 from app.redis.rate_gate import RateLimiter
@@ -82,6 +84,7 @@ class Services:
     _periodic: Periodic
     sessions: Sessions  # the account guard and ending sessions (app/core/sessions.py)
     issuers: PgIssuers  # receipt issuers, looked up per receipt (a revocation counts at once)
+    live_nodes: LiveNodes  # each node's live connection count (the admin analytics)
 
     @classmethod
     async def start(cls, settings: Settings) -> Services:
@@ -224,6 +227,7 @@ class Services:
             _periodic=Periodic(),
             sessions=sessions,
             issuers=PgIssuers(pool),
+            live_nodes=LiveNodes(redis, keys, registry.node_id),
         )
         await _first_sessions_poll(sessions)
         services.subscription.start()
@@ -244,6 +248,11 @@ class Services:
             name="boards-refresh",
         )
         services._periodic.every(settings.session_poll_seconds, sessions.poll, name="sessions-poll")
+        services._periodic.every(
+            LIVE_REPORT_SECONDS,
+            lambda: services.live_nodes.report(live.hub.count),
+            name="live-nodes-report",
+        )
         return services
 
     async def close(self) -> None:
@@ -252,6 +261,7 @@ class Services:
         await self.rollover.stop()
         await self.live.close()
         await self._periodic.stop()
+        await self.live_nodes.forget()
         await self.subscription.stop()
         for client in (self.redis, self._subscriber_redis, self._gate_redis):
             with contextlib.suppress(RedisError, OSError):
