@@ -58,3 +58,7 @@ ALTER TABLE score_history
 -- Operators find a user by the start of their name (the unique index on lower(username)
 -- cannot serve LIKE 'abc%' under a non-C collation).
 CREATE INDEX users_username_prefix_idx ON users (lower(username) text_pattern_ops);
+
+-- Banned players (users.banned_at, sql/004) are on no board: every ranking read skips them
+-- through this small index of the few there are.
+CREATE INDEX users_banned_idx ON users (id) WHERE banned_at IS NOT NULL;

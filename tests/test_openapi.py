@@ -32,6 +32,8 @@ STATUSES = {
     ("get", "/api/admin/users"): {200, 400, 401, 403, 500},
     ("get", "/api/admin/users/{userId}"): {200, 400, 401, 403, 404, 500},
     ("post", "/api/admin/users/{userId}/adjustments"): {200, 400, 401, 403, 404, 413, 415, 500},
+    ("post", "/api/admin/users/{userId}/ban"): {200, 400, 401, 403, 404, 413, 415, 500},
+    ("post", "/api/admin/users/{userId}/unban"): {200, 400, 401, 403, 404, 413, 415, 500},
     ("delete", "/api/admin/users/{userId}/completions/{completionId}"): {
         200,
         400,

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
 from app.core.audit import check_reason
+from app.core.board_reads import BoardCatalog
 from app.core.errors import InvalidInput
-from app.core.ports import Committed, RankingCache
+from app.core.ports import Committed, RankingCache, RestoredStanding
 from app.core.tokens import Identity
 
 log = logging.getLogger(__name__)
@@ -36,6 +38,9 @@ class Correction:
     audit_id: int
     action_id: str | None = None  # a removed completion's action
     completed_at: datetime | None = None
+    # A banned player is in no ranking: the correction is written to PostgreSQL only, and an
+    # unban brings the corrected standing back.
+    banned: bool = False
 
 
 class CorrectionStore(Protocol):
@@ -79,7 +84,8 @@ async def adjust_score(
     correction = await store.adjust(
         admin, user_id, check_points(points), check_reason(reason) or ""
     )
-    await apply_correction(correction.committed, ranking)
+    if not correction.banned:
+        await apply_correction(correction.committed, ranking)
     return correction
 
 
@@ -96,7 +102,8 @@ async def remove_completion(
     correction = await store.remove_completion(
         admin, user_id, check_completion_id(completion_id), check_reason(reason) or ""
     )
-    await apply_correction(correction.committed, ranking)
+    if not correction.banned:
+        await apply_correction(correction.committed, ranking)
     return correction
 
 
@@ -168,3 +175,104 @@ def check_search(query: str | None) -> str:
             "`query` is 1 to 50 characters: the start of a username, or a user id.", field="query"
         )
     return text
+
+
+# -- bans ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BanChange:
+    """A ban or unban as committed: who, whether it changed anything, its audit entry, and
+    (an unban) the standings to write back into the rankings."""
+
+    user_id: str
+    username: str
+    changed: bool  # False: the account already was (not) banned; nothing was recorded
+    banned_at: datetime | None
+    audit_id: int | None = None
+    standings: tuple[RestoredStanding, ...] = ()
+
+
+CurrentPeriods = list[tuple[str, str, datetime | None]]  # (board, period, when it ends)
+
+
+class BanStore(Protocol):
+    async def ban(
+        self, admin: Identity, user_id: str, reason: str, current: CurrentPeriods
+    ) -> BanChange:
+        """Mark the user banned (with the audit entry); NotFound for no such user."""
+        ...
+
+    async def unban(
+        self, admin: Identity, user_id: str, reason: str, current: CurrentPeriods
+    ) -> BanChange:
+        """Lift the ban (with the audit entry) and return the user's standings on the
+        all-time board and the ``current`` periods; NotFound for no such user."""
+        ...
+
+
+class Roster(Protocol):
+    """The rankings' side of a ban: take a user out, or write their standings back."""
+
+    async def remove_user(self, user_id: str, periods: list[tuple[str, str]]) -> bool: ...
+
+    async def restore_user(self, standings: list[RestoredStanding]) -> bool: ...
+
+
+Announce = Callable[[str], Awaitable[None]]  # tell every node the user's sessions changed
+
+
+def current_periods(catalog: BoardCatalog, now: datetime) -> CurrentPeriods:
+    """(board, current period, when it ends) of every board counting now but all time."""
+    return [(b.id, p.id, p.ends_at) for b, p in catalog.open_at(now) if not b.is_all_time]
+
+
+async def ban_user(
+    *,
+    admin: Identity,
+    user_id: str,
+    reason: str,
+    store: BanStore,
+    roster: Roster,
+    announce: Announce,
+    catalog: BoardCatalog,
+) -> BanChange:
+    """Ban a player: refused everywhere at once (tokens, refresh, sockets closed on every
+    node), gone from every board (the database's reads skip banned users; the rankings drop
+    them now and the live top 10 follows). Their history stays, for an unban."""
+    if user_id == admin.user_id:
+        raise InvalidInput("An admin cannot ban themselves.", field="userId")
+    periods = current_periods(catalog, datetime.now(UTC))
+    change = await store.ban(admin, user_id, check_reason(reason) or "", periods)
+    await _quietly(announce(user_id), "announce a ban")
+    await _quietly(roster.remove_user(user_id, [(b, p) for b, p, _ in periods]), "unrank")
+    return change
+
+
+async def unban_user(
+    *,
+    admin: Identity,
+    user_id: str,
+    reason: str,
+    store: BanStore,
+    roster: Roster,
+    announce: Announce,
+    catalog: BoardCatalog,
+) -> BanChange:
+    """Lift a ban: the player may log in again and is back on every board with the
+    history they had (tokens from before the ban stay refused)."""
+    periods = current_periods(catalog, datetime.now(UTC))
+    change = await store.unban(admin, user_id, check_reason(reason) or "", periods)
+    if change.changed:
+        await _quietly(announce(user_id), "announce an unban")
+        await _quietly(roster.restore_user(list(change.standings)), "re-rank")
+    return change
+
+
+async def _quietly(work: Awaitable[object], what: str) -> None:
+    """After the commit: a failure is logged, never raised (the commit stands; the guard's
+    poll and the reconciler finish the job)."""
+    try:
+        await work
+    except Exception:
+        log.warning("could not %s after it was committed", what, exc_info=True)

@@ -31,7 +31,8 @@ from app.core.tokens import Identity
 from app.db import audit
 
 LOCK_USER_SQL = """
-SELECT id::text AS user_id, username, score, reached_at, clock_timestamp() AS at
+SELECT id::text AS user_id, username, score, reached_at, banned_at IS NOT NULL AS banned,
+       clock_timestamp() AS at
   FROM users WHERE id = $1 FOR UPDATE
 """
 
@@ -121,7 +122,7 @@ async def adjust(
     committed = Committed(
         user_id, user["username"], scored["score"], scored["reached_at"], points, ()
     )
-    return Correction(committed, user["score"], history_id, entry.id)
+    return Correction(committed, user["score"], history_id, entry.id, banned=user["banned"])
 
 
 async def remove_completion(
@@ -178,7 +179,15 @@ async def remove_completion(
     committed = Committed(
         user_id, user["username"], scored["score"], scored["reached_at"], -points, tuple(boards)
     )
-    return Correction(committed, user["score"], completion_id, entry.id, found["action_id"], at)
+    return Correction(
+        committed,
+        user["score"],
+        completion_id,
+        entry.id,
+        found["action_id"],
+        at,
+        banned=user["banned"],
+    )
 
 
 class PgCorrections:

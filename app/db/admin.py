@@ -71,7 +71,7 @@ async def list_admins(conn: asyncpg.Connection | asyncpg.Pool) -> list[Identity]
 
 # A name prefix (LIKE's wildcards in it escaped), or an exact id.
 SEARCH_SQL = """
-SELECT id::text AS user_id, username, role, score, created_at
+SELECT id::text AS user_id, username, role, score, created_at, banned_at
   FROM users
  WHERE lower(username) LIKE lower($1) || '%' ESCAPE '\\' OR id::text = $2
  ORDER BY lower(username)
@@ -79,9 +79,10 @@ SELECT id::text AS user_id, username, role, score, created_at
 """
 
 DETAIL_SQL = """
-SELECT id::text AS user_id, username, role, score, created_at,
-       CASE WHEN score > 0
-            THEN 1 + (SELECT count(*) FROM users o WHERE o.score > u.score) END AS rank,
+SELECT id::text AS user_id, username, role, score, created_at, banned_at, ban_reason,
+       CASE WHEN score > 0 AND banned_at IS NULL
+            THEN 1 + (SELECT count(*) FROM users o
+                       WHERE o.score > u.score AND o.banned_at IS NULL) END AS rank,
        (SELECT count(*) FROM score_history h WHERE h.user_id = u.id) AS history_total
   FROM users u WHERE id = $1
 """
@@ -102,7 +103,12 @@ def _like_prefix(text: str) -> str:
 
 def _summary(row: asyncpg.Record) -> UserSummary:
     return UserSummary(
-        row["user_id"], row["username"], row["role"], row["score"], row["created_at"]
+        row["user_id"],
+        row["username"],
+        row["role"],
+        row["score"],
+        row["created_at"],
+        row["banned_at"],
     )
 
 
@@ -131,4 +137,4 @@ async def user_detail(
         )
         for h in await conn.fetch(HISTORY_SQL, user_id, history_limit)
     ]
-    return UserDetail(_summary(row), row["rank"], history, row["history_total"])
+    return UserDetail(_summary(row), row["rank"], history, row["history_total"], row["ban_reason"])

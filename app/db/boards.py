@@ -50,10 +50,16 @@ SELECT id, name, window_kind, action_tag, starts_at, ends_at, ended_at
 # over board_scores, and over users for the all-time board (its scores are users.score). The
 # planner then serves each from its own ranking index; a UNION ALL of both in one view got
 # generic plans that scanned users for every board.
-_BOARD_SCORES = "board_scores"
+#
+# Banned players are in no ranking: their scores stay (an unban restores them) but every read
+# skips them. The few banned users are a small partial index (sql/005), so the check is a
+# hashed lookup, and each read keeps its ranking-index scan.
+_BOARD_SCORES = """(SELECT * FROM board_scores s
+                     WHERE NOT EXISTS (SELECT FROM users b
+                                        WHERE b.id = s.user_id AND b.banned_at IS NOT NULL))"""
 _USERS = """(SELECT 'all-time'::text AS board_id, 'all'::text AS period, id AS user_id,
                     score, reached_at, updated_at
-               FROM users WHERE score > 0)"""
+               FROM users WHERE score > 0 AND banned_at IS NULL)"""
 
 # The tail shared by pages and around: given `run` (consecutive rows in ranking order), count
 # the rows scoring above and at-or-above its first row, and add the usernames.

@@ -6,7 +6,8 @@ import asyncpg
 
 from app.core.ports import CompletionRecord
 
-RANK_SQL = "SELECT 1 + count(*) FROM users WHERE score > $1"
+# Banned players are on no board, so they outrank no one.
+RANK_SQL = "SELECT 1 + count(*) FROM users WHERE score > $1 AND banned_at IS NULL"
 
 COMPLETIONS_SQL = """
 SELECT h.action_id, h.created_at, h.score_change

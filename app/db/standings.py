@@ -13,7 +13,7 @@ from app.core.ranking import TOP_N
 TOP_SQL = """
 SELECT id::text AS user_id, username, score, reached_at
   FROM users
- WHERE score > 0
+ WHERE score > 0 AND banned_at IS NULL  -- a banned player is on no board
  ORDER BY score DESC, reached_at ASC, id DESC
  LIMIT $1
 """

@@ -14,7 +14,7 @@ from quart import Blueprint, request
 from quart_schema import security_scheme, tag, validate_request, validate_response
 
 from app.core import admin as core_admin
-from app.core.admin import Correction, HistoryEntry, UserSummary
+from app.core.admin import BanChange, Correction, HistoryEntry, UserSummary
 from app.core.audit import REASON_MAX
 from app.core.board_reads import board_standings, check_user_id
 from app.core.errors import NotFound
@@ -22,6 +22,8 @@ from app.core.ranking import iso
 from app.core.tokens import Identity
 from app.db import admin as db_admin
 from app.db.adjustments import PgCorrections
+from app.db.bans import PgBans
+from app.db.sessions import PgSessions
 from app.http.admin_auth import ADMIN_ERRORS, requires_admin
 from app.http.api_admin_audit import query_limit
 from app.http.api_boards import StandingEntry
@@ -56,6 +58,7 @@ class UserSummaryModel(BaseModel):
     role: Literal["player", "admin"]
     score: int
     createdAt: str
+    bannedAt: str | None = Field(description="When the player was banned; `null`: not banned.")
 
     @classmethod
     def of(cls, user: UserSummary) -> UserSummaryModel:
@@ -65,6 +68,7 @@ class UserSummaryModel(BaseModel):
             role=user.role,  # type: ignore[arg-type]  # the table's check constraint
             score=user.score,
             createdAt=iso(user.created_at),
+            bannedAt=iso(user.banned_at) if user.banned_at else None,
         )
 
 
@@ -99,7 +103,8 @@ class HistoryEntryModel(BaseModel):
 class UserDetailResponse(UserSummaryModel):
     """A user as an operator sees them: standing, boards now, and score history."""
 
-    rank: int | None = Field(description="All-time rank; `null` without points.")
+    rank: int | None = Field(description="All-time rank; `null` without points, or banned.")
+    banReason: str | None
     boards: list[StandingEntry]
     history: list[HistoryEntryModel] = Field(description="Newest first.")
     historyTotal: int
@@ -205,6 +210,7 @@ async def user_detail(userId: str, admin: Identity) -> UserDetailResponse:
         boards=[StandingEntry(**b) for b in boards],
         history=[HistoryEntryModel.of(h) for h in found.history],
         historyTotal=found.history_total,
+        banReason=found.ban_reason,
     )
 
 
@@ -278,3 +284,89 @@ async def remove_completion(
         ranking=svc.leaderboard,
     )
     return CorrectionResponse.of(done)
+
+
+class BanResponse(BaseModel):
+    """The account's ban state after the request."""
+
+    userId: str
+    username: str
+    banned: bool
+    bannedAt: str | None
+    changed: bool = Field(description="`false`: it already was so; nothing was recorded.")
+    auditId: int | None
+
+    @classmethod
+    def of(cls, change: BanChange, banned: bool) -> BanResponse:
+        return cls(
+            userId=change.user_id,
+            username=change.username,
+            banned=banned,
+            bannedAt=iso(change.banned_at) if change.banned_at else None,
+            changed=change.changed,
+            auditId=change.audit_id,
+        )
+
+
+async def _announce(user_id: str) -> None:
+    """Tell this node and every other that the user's sessions changed (closes sockets)."""
+    svc = services()
+    revocation = await PgSessions(svc.pool).revocation_of(user_id)
+    if revocation is not None:
+        await svc.sessions.announce(revocation)
+
+
+_BAN_ERRORS = (
+    (400, "`VALIDATION_ERROR`: a bad user id, `reason` missing or over 500 characters."),
+    *ADMIN_ERRORS,
+    _NO_USER,
+    413,
+    415,
+    500,
+)
+
+
+@blueprint.post("/users/<userId>/ban")
+@tag(["admin"])
+@security_scheme([{"bearer": []}])
+@requires_admin
+@validate_request(Reason)
+@validate_response(BanResponse)
+@parameter(*_USER_ID)
+@errors(*_BAN_ERRORS)
+async def ban(userId: str, data: Reason, admin: Identity) -> BanResponse:
+    """Ban a player: off every board, refused at login, refresh and scoring, sockets closed."""
+    svc = services()
+    change = await core_admin.ban_user(
+        admin=admin,
+        user_id=check_user_id(userId),
+        reason=data.reason,
+        store=PgBans(svc.pool),
+        roster=svc.leaderboard,
+        announce=_announce,
+        catalog=svc.board_catalog,
+    )
+    return BanResponse.of(change, banned=True)
+
+
+@blueprint.post("/users/<userId>/unban")
+@tag(["admin"])
+@security_scheme([{"bearer": []}])
+@requires_admin
+@validate_request(Reason)
+@validate_response(BanResponse)
+@parameter(*_USER_ID)
+@errors(*_BAN_ERRORS)
+async def unban(userId: str, data: Reason, admin: Identity) -> BanResponse:
+    """Lift a ban: back on every board with their history; may log in again."""
+    svc = services()
+    change = await core_admin.unban_user(
+        admin=admin,
+        user_id=check_user_id(userId),
+        reason=data.reason,
+        store=PgBans(svc.pool),
+        roster=svc.leaderboard,
+        announce=_announce,
+        catalog=svc.board_catalog,
+    )
+    return BanResponse.of(change, banned=False)

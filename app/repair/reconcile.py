@@ -45,15 +45,17 @@ STAGE_TTL_SECONDS = 3600
 
 Progress = Callable[[int, int], None]  # (users scanned so far, users to scan)
 
+# A banned player is in no ranking: read as unranked (score 0), so a pass takes them out.
 _USERS_SINCE_SQL = """
-SELECT id::text AS user_id, username, score, reached_at
+SELECT id::text AS user_id, username,
+       CASE WHEN banned_at IS NULL THEN score ELSE 0 END AS score, reached_at
   FROM users
  WHERE updated_at >= $1
 """
 _RANKED_USERS_SQL = """
 SELECT id::text AS user_id, username, score, reached_at
   FROM users
- WHERE score > 0
+ WHERE score > 0 AND banned_at IS NULL
 """
 
 
@@ -167,12 +169,22 @@ def board_target(keys: Keys, board_id: str, period: str, ends_at: datetime | Non
 _BOARD_STANDINGS_SQL = """
 SELECT s.user_id::text AS user_id, u.username, s.score, s.reached_at
   FROM board_scores s JOIN users u ON u.id = s.user_id
- WHERE s.board_id = $1 AND s.period = $2
+ WHERE s.board_id = $1 AND s.period = $2 AND u.banned_at IS NULL
 """
+# Rows changed since $3; and, as unranked (score 0, as of the user's latest change), every
+# user changed since who has no row here or is banned: a correction that deleted their row
+# or a ban leaves nothing in board_scores for the pass to find otherwise.
 _BOARD_STANDINGS_SINCE_SQL = """
 SELECT s.user_id::text AS user_id, u.username, s.score, s.reached_at
   FROM board_scores s JOIN users u ON u.id = s.user_id
- WHERE s.board_id = $1 AND s.period = $2 AND s.updated_at >= $3
+ WHERE s.board_id = $1 AND s.period = $2 AND s.updated_at >= $3 AND u.banned_at IS NULL
+UNION ALL
+SELECT u.id::text, u.username, 0, u.reached_at
+  FROM users u
+ WHERE u.updated_at >= $3
+   AND (u.banned_at IS NOT NULL
+        OR NOT EXISTS (SELECT FROM board_scores s
+                        WHERE s.board_id = $1 AND s.period = $2 AND s.user_id = u.id))
 """
 
 Clock = Callable[[], datetime]
