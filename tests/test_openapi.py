@@ -25,6 +25,7 @@ STATUSES = {
     ("get", "/readyz"): {200, 503},
     ("get", "/metrics"): {200},
     ("get", "/"): {200},
+    ("get", "/admin"): {200},
     ("get", "/static/{name}"): {200, 404},
     ("post", "/api/auth/logout"): {204, 400, 413, 415, 500},
     ("post", "/api/auth/logout-all"): {204, 401, 403, 500},
