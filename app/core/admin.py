@@ -8,6 +8,7 @@ success: a failed apply is repaired by the reconciler.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -17,6 +18,7 @@ from typing import Protocol
 
 from app.core.audit import check_reason
 from app.core.board_reads import BoardCatalog
+from app.core.boards import ALL_PERIOD, ALL_TIME
 from app.core.errors import InvalidInput
 from app.core.ports import Committed, RankingCache, RestoredStanding
 from app.core.tokens import Identity
@@ -214,7 +216,9 @@ class BanStore(Protocol):
 class Roster(Protocol):
     """The rankings' side of a ban: take a user out, or write their standings back."""
 
-    async def remove_user(self, user_id: str, periods: list[tuple[str, str]]) -> bool: ...
+    async def remove_user(
+        self, user_id: str, periods: list[tuple[str, str]], *, all_time: bool = True
+    ) -> bool: ...
 
     async def restore_user(self, standings: list[RestoredStanding]) -> bool: ...
 
@@ -266,7 +270,45 @@ async def unban_user(
     if change.changed:
         await _quietly(announce(user_id), "announce an unban")
         await _quietly(roster.restore_user(list(change.standings)), "re-rank")
+        # Where the database has no standing, the rankings must have none either (a
+        # completion that raced the ban may have put one there, and been removed since).
+        held = {(s.board_id, s.period) for s in change.standings}
+        absent = [(b, p) for b, p, _ in periods if (b, p) not in held]
+        await _quietly(
+            roster.remove_user(user_id, absent, all_time=(ALL_TIME, ALL_PERIOD) not in held),
+            "clear stale standings",
+        )
     return change
+
+
+# After a ban, the user is taken out of the rankings again after these delays (seconds): a
+# completion or correction that passed its checks before the ban may commit and apply just
+# after it. The guard refuses every request that starts after the ban, so the window is the
+# length of a request; the reconciler (which skips banned users) is the last resort.
+SWEEP_DELAYS = (1.0, 3.0)
+
+
+async def sweep_banned(
+    user_id: str,
+    periods: list[tuple[str, str]],
+    *,
+    is_banned: Callable[[str], Awaitable[bool]],
+    roster: Roster,
+    delays: tuple[float, ...] = SWEEP_DELAYS,
+    sleep: Callable[[float], Awaitable[None]] | None = None,
+) -> None:
+    """Take a banned user out of the rankings again after each delay, while still banned."""
+    pause = sleep or asyncio.sleep
+    waited = 0.0
+    for delay in delays:
+        await pause(delay - waited)
+        waited = delay
+        try:
+            if not await is_banned(user_id):
+                return  # unbanned meanwhile: the unban restored the rankings
+            await roster.remove_user(user_id, periods)
+        except Exception:
+            log.warning("a ban's follow-up sweep failed", exc_info=True)
 
 
 async def _quietly(work: Awaitable[object], what: str) -> None:

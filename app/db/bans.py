@@ -139,6 +139,12 @@ async def unban(
     return BanChange(user_id, user["username"], True, None, entry.id, tuple(standings))
 
 
+async def is_banned(conn: asyncpg.Connection | asyncpg.Pool, user_id: str) -> bool:
+    return bool(
+        await conn.fetchval("SELECT banned_at IS NOT NULL FROM users WHERE id = $1", user_id)
+    )
+
+
 class PgBans:
     """The BanStore port on a PostgreSQL pool (the primary)."""
 
@@ -156,3 +162,6 @@ class PgBans:
     ) -> BanChange:
         async with self._pool.acquire() as conn:
             return await unban(conn, admin, user_id, reason, current)
+
+    async def is_banned(self, user_id: str) -> bool:
+        return await is_banned(self._pool, user_id)

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field, StrictInt, StrictStr
-from quart import Blueprint, request
+from quart import Blueprint, current_app, request
 from quart_schema import security_scheme, tag, validate_request, validate_response
 
 from app.core import admin as core_admin
@@ -337,15 +337,25 @@ _BAN_ERRORS = (
 async def ban(userId: str, data: Reason, admin: Identity) -> BanResponse:
     """Ban a player: off every board, refused at login, refresh and scoring, sockets closed."""
     svc = services()
+    bans = PgBans(svc.pool)
     change = await core_admin.ban_user(
         admin=admin,
         user_id=check_user_id(userId),
         reason=data.reason,
-        store=PgBans(svc.pool),
+        store=bans,
         roster=svc.leaderboard,
         announce=_announce,
         catalog=svc.board_catalog,
     )
+    if change.changed:
+        periods = core_admin.current_periods(svc.board_catalog, datetime.now(UTC))
+        current_app.add_background_task(
+            core_admin.sweep_banned,
+            change.user_id,
+            [(board, period) for board, period, _ in periods],
+            is_banned=bans.is_banned,
+            roster=svc.leaderboard,
+        )
     return BanResponse.of(change, banned=True)
 
 

@@ -116,12 +116,16 @@ class LeaderboardCache:
             self._board.offer(result.message)
         return result
 
-    async def remove_user(self, user_id: str, periods: list[tuple[str, str]]) -> bool:
-        """Take the user out of the all-time ranking and out of each (board, period) given,
-        publishing each top 10 that changes (a ban). False when Redis could not be reached:
-        the reconciler, which skips banned users, then finishes the job."""
+    async def remove_user(
+        self, user_id: str, periods: list[tuple[str, str]], *, all_time: bool = True
+    ) -> bool:
+        """Take the user out of the all-time ranking (unless ``all_time`` is False) and out of
+        each (board, period) given, publishing each top 10 that changes (a ban). False when
+        Redis could not be reached: the reconciler, which skips banned users, then finishes
+        the job."""
         updated_at = iso(datetime.now(UTC))
-        targets = [self._keys.all_time, *(self._keys.board(b, p) for b, p in periods)]
+        targets = [self._keys.all_time] if all_time else []
+        targets += [self._keys.board(b, p) for b, p in periods]
         for keys in targets:
             result = await self._call(self._scripts.remove_user, user_id, updated_at, keys)
             if result is None:
