@@ -85,6 +85,33 @@ async def explain(
     return [t[0] for t in timed], timed[len(timed) // 2][1]
 
 
+async def plain(conn: asyncpg.Connection, sql: str, args: list[object], runs: int) -> list[float]:
+    """Wall time of the statement as the service runs it (no EXPLAIN instrumentation, which
+    adds a clock read per row and node), client round trip included."""
+    times = []
+    for _ in range(runs):
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            started = time.perf_counter()
+            await conn.fetch(sql, *args)
+            times.append((time.perf_counter() - started) * 1000)
+    return sorted(times)
+
+
+async def whole_report(url: str, days: int, runs: int) -> list[float]:
+    """Wall time of every statement of one report (app/db/analytics.read_figures)."""
+    pool = await asyncpg.create_pool(url, min_size=1, max_size=1)
+    try:
+        times = []
+        for _ in range(runs):
+            now = datetime.now(UTC)
+            started = time.perf_counter()
+            await analytics.read_figures(pool, DayRange.ending(now, days), first_hour(now))
+            times.append((time.perf_counter() - started) * 1000)
+        return sorted(times)
+    finally:
+        await pool.close()
+
+
 def with_database(url: str, name: str) -> str:
     return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
 
@@ -113,6 +140,17 @@ async def main() -> None:
             loaded = time.perf_counter() - started
             print(f"loaded {args.rows:,} history rows, {PLAYERS:,} players in {loaded:.0f} s")
             report = await measure(conn, args.rows, args.runs)
+            url = with_database(args.database_url, name)
+            totals = ["", "the whole report (every statement, one snapshot, wall time), ms:"]
+            for days in (30, 365):
+                times = await whole_report(url, days, args.runs)
+                line = (
+                    f"  days={days:<4} median {statistics.median(times):8.1f}"
+                    f"  ({times[0]:.1f} .. {times[-1]:.1f})"
+                )
+                print(line)
+                totals.append(line)
+            report = report.replace("\n\n== ", "\n" + "\n".join(totals) + "\n\n== ", 1)
         finally:
             await conn.close()
     finally:
@@ -143,7 +181,9 @@ async def measure(conn: asyncpg.Connection, rows: int, runs: int) -> str:
         "the median run's",
         "",
     ]
-    summary = ["median execution time (min .. max), ms:"]
+    summary = [
+        "median time (min .. max), ms: EXPLAIN ANALYZE execution | plain fetch, wall, as served"
+    ]
     plans = []
     for days in (30, 365):
         for label, sql, params in statements(days, now):
@@ -151,7 +191,11 @@ async def measure(conn: asyncpg.Connection, rows: int, runs: int) -> str:
                 continue  # the same statement as at 30 days
             times, plan = await explain(conn, sql, params, runs)
             median = statistics.median(times)
-            line = f"  {label:<52} {median:8.1f}  ({times[0]:.1f} .. {times[-1]:.1f})"
+            wall = await plain(conn, sql, params, runs)
+            line = (
+                f"  {label:<52} {median:8.1f}  ({times[0]:.1f} .. {times[-1]:.1f})"
+                f" | {statistics.median(wall):8.1f}  ({wall[0]:.1f} .. {wall[-1]:.1f})"
+            )
             print(line)
             summary.append(line)
             plans += [f"== {label}: median {median:.1f} ms", plan, ""]
