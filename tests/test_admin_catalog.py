@@ -361,3 +361,48 @@ async def test_action_rules_are_the_catalog_file_rules(app, client, db, admin) -
     )
     assert too_many["error"]["field"] == "points"
     assert await audit_entries(db) == []
+
+
+async def test_nul_and_end_bodies(app, client, db, admin) -> None:  # type: ignore[no-untyped-def]
+    """Text PostgreSQL cannot store is a 400, not a 500; `end` takes no body, `{}` or a reason."""
+    for path, body in (
+        ("/api/admin/boards", {"boardId": "nul", "name": "a\x00b", "window": "day"}),
+        ("/api/admin/actions", {"actionId": "nul", "name": "a\x00b", "points": 5}),
+        ("/api/admin/actions", {"actionId": "nul", "name": "ab", "points": 5, "tags": ["\x00"]}),
+    ):
+        refused = await answer(await client.post(path, json=body, headers=admin.headers), 400)
+        assert refused["error"]["code"] == "VALIDATION_ERROR"
+    for index, body in enumerate((None, {}, {"reason": "over"})):
+        board_id = f"cup-{index}"
+        await answer(
+            await client.post(
+                "/api/admin/boards",
+                json={"boardId": board_id, "name": "Cup", "window": "week", "actionTag": "quiz"},
+                headers=admin.headers,
+            ),
+            201,
+        )
+        sent = {} if body is None else {"json": body}
+        ended = await answer(
+            await client.post(f"/api/admin/boards/{board_id}/end", headers=admin.headers, **sent),
+            200,
+        )
+        assert ended["state"] == "ended"
+    await answer(
+        await client.post(
+            "/api/admin/boards",
+            json={"boardId": "still-open", "name": "Open", "window": "day", "actionTag": "quiz"},
+            headers=admin.headers,
+        ),
+        201,
+    )
+    for bad in ({"reason": 5}, {"why": "x"}, ["x"], {"reason": "a\x00"}):
+        refused = await answer(
+            await client.post("/api/admin/boards/still-open/end", json=bad, headers=admin.headers),
+            400,
+        )
+        assert "ended" not in refused["error"]["message"]
+    listed = await answer(await client.get("/api/admin/boards", headers=admin.headers), 200)
+    assert next(b for b in listed["boards"] if b["boardId"] == "still-open")["state"] == "open"
+    reasons = [e["reason"] for e in await audit_entries(db) if e["action"] == "board.end"]
+    assert reasons == [None, None, "over"]

@@ -10,7 +10,7 @@ here at once; every other node takes it within ``CATALOG_REFRESH_SECONDS`` (30 s
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StrictBool, StrictInt, StrictStr
 from quart import Blueprint, request
@@ -27,6 +27,7 @@ from app.db import admin_catalog as db_catalog
 from app.db.actions import refresh_catalog
 from app.db.boards import refresh_boards
 from app.http.admin_auth import ADMIN_ERRORS, requires_admin
+from app.http.api_auth import NO_NUL
 from app.http.errors import validation_error
 from app.http.openapi import errors, parameter
 from app.http.request import services
@@ -41,8 +42,13 @@ _ACTION_ID = ("actionId", "path", "An action id.", {"type": "string", "maxLength
 _NO_BOARD = (404, "`BOARD_NOT_FOUND`.")
 _NO_ACTION = (404, "`NOT_FOUND`: there is no such action.")
 _REASON = Field(
-    default=None, max_length=REASON_MAX, description="Why (optional; kept in the audit log)."
+    default=None,
+    max_length=REASON_MAX,
+    pattern=NO_NUL,
+    description="Why (optional; kept in the audit log).",
 )
+# Every text a request carries: PostgreSQL text cannot hold NUL (refused here, not a 500).
+Text = Annotated[StrictStr, Field(pattern=NO_NUL)]
 
 
 # -- boards ---------------------------------------------------------------------------------------
@@ -90,10 +96,10 @@ class AdminBoards(BaseModel):
 
 
 class BoardCreate(BaseModel):
-    boardId: StrictStr = Field(max_length=40, examples=["winter-cup"])
-    name: StrictStr = Field(max_length=200, examples=["Winter cup"])
+    boardId: Text = Field(max_length=40, examples=["winter-cup"])
+    name: Text = Field(max_length=200, examples=["Winter cup"])
     window: WindowName
-    actionTag: StrictStr | None = Field(default=None, max_length=32)
+    actionTag: Text | None = Field(default=None, max_length=32)
     startsAt: datetime | None = Field(default=None, description="A tournament's start (UTC).")
     endsAt: datetime | None = Field(default=None, description="A tournament's end, exclusive.")
     reason: StrictStr | None = _REASON
@@ -103,7 +109,7 @@ class BoardEdit(BaseModel):
     """What may change: the name; a tournament's start while it has not started; its end
     while it has not finished (never into the past: what counted stays counted)."""
 
-    name: StrictStr | None = Field(default=None, max_length=200)
+    name: Text | None = Field(default=None, max_length=200)
     startsAt: datetime | None = None
     endsAt: datetime | None = None
     reason: StrictStr | None = _REASON
@@ -211,8 +217,8 @@ async def _optional_reason() -> str | None:
     if not isinstance(value, dict) or set(value) - {"reason"}:
         raise validation_error('The body is optional; when given it is {"reason": "..."}.')
     reason = value.get("reason")
-    if reason is not None and not isinstance(reason, str):
-        raise InvalidInput("`reason` is a string.", field="reason")
+    if reason is not None and (not isinstance(reason, str) or "\x00" in reason):
+        raise InvalidInput("`reason` is a string without NUL characters.", field="reason")
     return reason
 
 
@@ -263,15 +269,15 @@ _TEXTS = Field(default=None, max_length=admin_catalog.MAX_LIST_ITEMS)
 
 class ActionFields(BaseModel):
     # Sizes here only bound the input; parse_action (the CLI's rules) decides what is valid.
-    name: StrictStr | None = Field(default=None, max_length=200)
-    description: StrictStr | None = Field(default=None, max_length=2000)
+    name: Text | None = Field(default=None, max_length=200)
+    description: Text | None = Field(default=None, max_length=2000)
     points: StrictInt | None = Field(default=None, description="1..100.")
     repeat: Literal["once", "daily"] | None = None
     active: StrictBool | None = Field(default=None, description="`false` deactivates it.")
-    tags: list[StrictStr] | None = _TEXTS
+    tags: list[Text] | None = _TEXTS
     verification: Verification | None = None
-    questions: list[StrictStr] | None = _TEXTS
-    answers: list[StrictStr] | None = Field(
+    questions: list[Text] | None = _TEXTS
+    answers: list[Text] | None = Field(
         default=None,
         max_length=admin_catalog.MAX_LIST_ITEMS,
         description="A quiz's answer key, one per question (never returned).",
@@ -284,8 +290,8 @@ class ActionFields(BaseModel):
 
 
 class ActionCreate(ActionFields):
-    actionId: StrictStr = Field(max_length=64, examples=["quiz_042"])
-    name: StrictStr = Field(max_length=200)
+    actionId: Text = Field(max_length=64, examples=["quiz_042"])
+    name: Text = Field(max_length=200)
     points: StrictInt = Field(description="1..100.")
 
 

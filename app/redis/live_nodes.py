@@ -33,11 +33,15 @@ class LiveNodes:
         self.node_id = node_id
 
     async def report(self, connections: int) -> None:
-        """Record this node's count now (one round trip)."""
-        async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.hset(self._key, self.node_id, f"{connections}|{int(time.time() * 1000)}")
-            pipe.expire(self._key, _KEY_TTL_SECONDS)
-            await pipe.execute()
+        """Record this node's count now (one round trip). A Redis outage is reported by the
+        health checks already; here it only means the figure is missing until Redis is back."""
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.hset(self._key, self.node_id, f"{connections}|{int(time.time() * 1000)}")
+                pipe.expire(self._key, _KEY_TTL_SECONDS)
+                await pipe.execute()
+        except (RedisError, OSError) as error:
+            log.debug("could not report this node's live count: %s", error)
 
     async def forget(self) -> None:
         """Remove this node's entry (at shutdown)."""
