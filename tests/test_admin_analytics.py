@@ -3,6 +3,7 @@ series and buckets (pure functions), and the live count per node."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -12,7 +13,7 @@ from app.core import analytics
 from app.core.analytics import Bucket, DayRange, DayRow, HourRow
 from app.core.errors import InvalidInput
 from app.db import admin as db_admin
-from app.redis.live_nodes import LiveNodes
+from app.redis.live_nodes import REPORT_SECONDS, LiveNodes
 from tests.conftest import Player, services_of
 
 # -- pure functions -------------------------------------------------------------------------------
@@ -169,3 +170,14 @@ async def test_bad_days_and_non_admins(client, admin, make_player) -> None:  # t
     assert response.status_code == 403
     assert (await response.get_json())["error"]["code"] == "FORBIDDEN"
     assert (await client.get("/api/admin/analytics")).status_code == 401
+
+
+async def test_each_node_reports_its_count_to_redis(app) -> None:  # type: ignore[no-untyped-def]
+    """The serving node writes its live count every few seconds (read by other nodes)."""
+    svc = services_of(app)
+    deadline = asyncio.get_running_loop().time() + 3 * REPORT_SECONDS
+    while await svc.redis.hget(svc.keys.live_nodes, svc.live_nodes.node_id) is None:
+        assert asyncio.get_running_loop().time() < deadline, "no report written"
+        await asyncio.sleep(0.1)
+    nodes = await svc.live_nodes.read()
+    assert [(n.node_id, n.connections) for n in nodes] == [(svc.live_nodes.node_id, 0)]
