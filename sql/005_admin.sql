@@ -62,3 +62,18 @@ CREATE INDEX users_username_prefix_idx ON users (lower(username) text_pattern_op
 -- Banned players (users.banned_at, sql/004) are on no board: every ranking read skips them
 -- through this small index of the few there are.
 CREATE INDEX users_banned_idx ON users (id) WHERE banned_at IS NOT NULL;
+
+-- A ban or unban made by any means (plain SQL included) moves updated_at, so the reconciler's
+-- next incremental pass sees the user and takes them out of (or puts them back into) Redis.
+CREATE FUNCTION users_ban_touches() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.updated_at := clock_timestamp();
+    RETURN NEW;
+END
+$$;
+
+CREATE TRIGGER users_ban_touches
+    BEFORE UPDATE OF banned_at ON users
+    FOR EACH ROW WHEN (OLD.banned_at IS DISTINCT FROM NEW.banned_at)
+    EXECUTE FUNCTION users_ban_touches();

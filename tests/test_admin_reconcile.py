@@ -40,8 +40,10 @@ async def test_lost_updates_of_corrections_and_bans_are_repaired(
     app, client, db, redis, make_player
 ) -> None:  # type: ignore[no-untyped-def]
     admin, player, other = await make_player(), await make_player(), await make_player()
+    plain = await make_player()
     await complete(client, player, "quiz_a")
     await complete(client, other, "boss")
+    await complete(client, plain, "level_a")
     keys = services_of(app).keys
     quiz = await db.fetchval(
         "SELECT id::text FROM score_history WHERE user_id = $1", player.user_id
@@ -60,13 +62,32 @@ async def test_lost_updates_of_corrections_and_bans_are_repaired(
     assert await ranking_mismatches(db, redis, keys, VISIBLE) == {}
     assert other.user_id not in await redis_ranking(redis, keys, "all-time", "all")
 
+    # Banned in plain SQL: a trigger moves updated_at, so the next pass sees it too.
+    await db.execute("UPDATE users SET banned_at = now() WHERE id = $1", plain.user_id)
+    await incremental_pass(app, redis)
+    assert await ranking_mismatches(db, redis, keys, VISIBLE) == {}
+    assert plain.user_id not in await redis_ranking(redis, keys, "all-time", "all")
+    # A completion that raced a ban is dropped by the next pass too.
+    await db.execute("UPDATE users SET banned_at = now() WHERE id = $1", player.user_id)
+    await complete_in_db(db, player.user_id)
+    await incremental_pass(app, redis)
+    assert await ranking_mismatches(db, redis, keys, VISIBLE) == {}
+
     # Unbanned in the database only: the next pass brings them back.
     await bans.unban(db, admin.identity, other.user_id, "appeal", [])
     await incremental_pass(app, redis)
-    assert await ranking_mismatches(db, redis, keys) == {}
+    assert await ranking_mismatches(db, redis, keys, VISIBLE) == {}
+    assert plain.user_id not in await redis_ranking(redis, keys, "all-time", "all")
     assert (await redis_ranking(redis, keys, "weekly", _period(app, "weekly")))[
         other.user_id
     ] == 100
+
+
+async def complete_in_db(db: Any, user_id: str) -> None:
+    """A completion committed while Redis heard nothing of it."""
+    from app.db.completions import commit_completion
+
+    assert await commit_completion(db, user_id, "quiz_b") is not None
 
 
 def _period(app: Any, board_id: str) -> str:

@@ -134,6 +134,7 @@ async def test_an_adjustment_changes_the_all_time_score_everywhere(
         200,
     )
     assert body["previousScore"] == 50 and body["score"] == 125 and body["points"] == 75
+    assert body["newScore"] == 125
     assert body["boards"] == []
     keys = services_of(app).keys
     assert (await redis_ranking(redis, keys, "all-time", "all"))[player.user_id] == 125

@@ -29,6 +29,7 @@ STATUSES = {
     ("get", "/static/{name}"): {200, 404},
     ("post", "/api/auth/logout"): {204, 400, 413, 415, 500},
     ("post", "/api/auth/logout-all"): {204, 401, 403, 500},
+    ("post", "/api/server/awards"): {200, 400, 401, 403, 404, 409, 413, 415, 429, 500},
     ("get", "/api/admin/audit"): {200, 400, 401, 403, 500},
     ("get", "/api/admin/users"): {200, 400, 401, 403, 500},
     ("get", "/api/admin/users/{userId}"): {200, 400, 401, 403, 404, 500},

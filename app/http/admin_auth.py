@@ -24,7 +24,10 @@ ADMIN_UNAUTHORIZED = (
     "`UNAUTHORIZED` (no token, a malformed, forged or revoked one, or a deleted account) or "
     "`TOKEN_EXPIRED`.",
 )
-ADMIN_FORBIDDEN = (403, "`FORBIDDEN`: the account is not an administrator (now).")
+ADMIN_FORBIDDEN = (
+    403,
+    "`FORBIDDEN`: the account is not an administrator (now); `ACCOUNT_BANNED`: it is banned.",
+)
 ADMIN_ERRORS = (ADMIN_UNAUTHORIZED, ADMIN_FORBIDDEN)
 
 

@@ -122,7 +122,8 @@ class CorrectionResponse(BaseModel):
     userId: str
     username: str
     previousScore: int
-    score: int
+    score: int = Field(description="The all-time score now.")
+    newScore: int = Field(description="The same as `score` (the name a completion answers with).")
     points: int = Field(description="What the correction changed the all-time score by.")
     historyId: str = Field(description="The adjustment's history row, or the removed completion.")
     auditId: int
@@ -140,6 +141,7 @@ class CorrectionResponse(BaseModel):
             username=c.username,
             previousScore=done.previous_score,
             score=c.score,
+            newScore=c.score,
             points=c.points,
             historyId=done.history_id,
             auditId=done.audit_id,
