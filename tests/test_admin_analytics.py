@@ -143,6 +143,17 @@ async def test_adjustments_are_not_activity(app, client, db, admin, make_player)
     assert body["popularActions"] == []
     # The score distribution is of scores, whatever made them.
     assert any(b["low"] == 500 and b["players"] == 1 for b in body["scoreDistribution"])
+    assert body["bannedPlayers"] == 0
+
+    # A banned player stands on no board: counted apart, out of the distribution.
+    banned = await client.post(
+        f"/api/admin/users/{player.user_id}/ban", json={"reason": "x"}, headers=admin.headers
+    )
+    assert banned.status_code == 200, await banned.get_json()
+    body = await (await client.get("/api/admin/analytics", headers=admin.headers)).get_json()
+    assert body["bannedPlayers"] == 1 and body["players"] == 2
+    assert sum(b["players"] for b in body["scoreDistribution"]) == 1
+    assert not any(b["low"] == 500 for b in body["scoreDistribution"])
 
 
 async def test_live_connections_of_every_node_reporting(app, client, admin, redis) -> None:  # type: ignore[no-untyped-def]

@@ -48,6 +48,11 @@ SCORE_EDGES: tuple[int, ...] = (
 )
 
 
+# The bucket the adapter counts banned accounts in: they stand on no board, so they are
+# counted apart from the score distribution.
+BANNED_BUCKET = -1
+
+
 def check_days(value: str | None) -> int:
     """The ``days`` query parameter: 1..365 (default 30); InvalidInput otherwise."""
     if value is None:
@@ -135,7 +140,7 @@ class Figures:
     days: list[DayRow]
     weekly_active: int  # distinct players over the last 7 days, today included
     registrations: dict[date, int]
-    scores: dict[int, int]  # width_bucket index -> players
+    scores: dict[int, int]  # width_bucket index (BANNED_BUCKET: banned) -> players
 
 
 @dataclass(frozen=True)
@@ -173,7 +178,8 @@ class Analytics:
     daily: list[DayPoint]  # every day of the range, oldest first
     weekly_active: int  # distinct players with a completion over the last 7 days (WAU)
     players: int  # every account
-    scores: list[Bucket]
+    banned: int  # banned accounts (not in ``scores``)
+    scores: list[Bucket]  # accounts not banned, by score
     live: list[NodeConnections]
 
     @property
@@ -228,6 +234,7 @@ def score_buckets(counts: dict[int, int]) -> list[Bucket]:
     """Buckets from ``width_bucket(score, SCORE_EDGES)`` counts: 0 (no points), then each
     edge range up to the highest one holding a player (empty ones in between stay, so the
     bars keep their scale)."""
+    counts = {b: n for b, n in counts.items() if b != BANNED_BUCKET}
     highest = max((b for b, n in counts.items() if n), default=0)
     buckets = [Bucket(0, 1, counts.get(0, 0))]
     for index in range(1, highest + 1):
@@ -248,6 +255,7 @@ def report(now: datetime, days: int, figures: Figures, live: list[NodeConnection
         daily=dense_days(span, figures.days, figures.registrations),
         weekly_active=figures.weekly_active,
         players=sum(figures.scores.values()),
+        banned=figures.scores.get(BANNED_BUCKET, 0),
         scores=score_buckets(figures.scores),
         live=sorted(live, key=lambda n: n.node_id),
     )

@@ -80,9 +80,11 @@ SELECT (created_at AT TIME ZONE 'UTC')::date AS day, count(*) AS registrations
  GROUP BY 1
 """
 
-# Every account by score bucket (width_bucket: 0 below the first edge, i.e. no points).
+# Every account by score bucket (width_bucket: 0 below the first edge, i.e. no points);
+# banned accounts, on no board, as BANNED_BUCKET.
 SCORES_SQL = """
-SELECT width_bucket(score, $1::bigint[]) AS bucket, count(*) AS players
+SELECT CASE WHEN banned_at IS NULL THEN width_bucket(score, $1::bigint[]) ELSE -1 END AS bucket,
+       count(*) AS players
   FROM users
  GROUP BY 1
 """

@@ -81,8 +81,9 @@ class AnalyticsResponse(BaseModel):
         description="Distinct players with a completion over the last 7 days, today included."
     )
     players: int = Field(description="Every account.")
+    bannedPlayers: int = Field(description="Banned accounts (left out of the distribution).")
     scoreDistribution: list[ScoreBucket] = Field(
-        description="Accounts by all-time score: the first bucket is no points; then "
+        description="Accounts not banned by all-time score: the first bucket is no points; then "
         "1-2.5-5 steps (1, 10, 25, 50, 100, 250 ...) up to the highest score."
     )
     live: LiveStat
@@ -115,6 +116,7 @@ class AnalyticsResponse(BaseModel):
             dailyActivePlayers=report.daily_active,
             weeklyActivePlayers=report.weekly_active,
             players=report.players,
+            bannedPlayers=report.banned,
             scoreDistribution=[
                 ScoreBucket(low=b.low, high=b.high, players=b.players) for b in report.scores
             ],

@@ -656,6 +656,7 @@ async function loadAnalytics() {
     kpi("active over 7 days (WAU)", data.weeklyActivePlayers),
     kpi(`completions, ${data.days} days`, total),
     kpi("live connections now", data.live.total),
+    kpi("banned", data.bannedPlayers),
   );
   lineChart(
     $("chart-hourly"),
