@@ -137,6 +137,7 @@ async def test_every_admin_task_through_the_page(server, db, console, admin_shot
     await page.click("#adjust")
     await wait_text(page, "#notice", "Adjusted cheater by -10")
     await wait_text(page, "#player-facts", "score 150")
+    await wait_text(page, "#search-results", "cheater · 150")  # the list follows the change
     await admin_shots(page, "players-light")
 
     # Remove one completion (the boss, 100 points).

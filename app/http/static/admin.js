@@ -14,6 +14,7 @@ const state = {
   refreshToken: sessionStorage.getItem("adminRefreshToken"),
   user: null,
   player: null, // the user on show in Players
+  lastQuery: "", // the last search, listed again after a change
   boards: [],
   actions: [],
   editingBoard: null,
@@ -197,23 +198,27 @@ function selectTab(name) {
 
 async function search(event) {
   event.preventDefault();
-  await attempt(async () => {
-    const query = encodeURIComponent($("search-query").value.trim());
-    const found = await api(`/api/admin/users?query=${query}`);
-    const list = $("search-results");
-    list.replaceChildren();
-    if (!found.users.length) {
-      const li = document.createElement("li");
-      li.className = "muted";
-      li.textContent = "No user found.";
-      list.append(li);
-    }
-    for (const user of found.users) {
-      const li = document.createElement("li");
-      li.append(button(`${user.username} · ${fmt.format(user.score)}`, () => attempt(() => showPlayer(user.userId))));
-      list.append(li);
-    }
-  });
+  state.lastQuery = $("search-query").value.trim();
+  await attempt(listUsers);
+}
+
+// The users matching the last search (again after a change, so their scores stay current).
+async function listUsers() {
+  if (!state.lastQuery) return;
+  const found = await api(`/api/admin/users?query=${encodeURIComponent(state.lastQuery)}`);
+  const list = $("search-results");
+  list.replaceChildren();
+  if (!found.users.length) {
+    const li = document.createElement("li");
+    li.className = "muted";
+    li.textContent = "No user found.";
+    list.append(li);
+  }
+  for (const user of found.users) {
+    const li = document.createElement("li");
+    li.append(button(`${user.username} · ${fmt.format(user.score)}`, () => attempt(() => showPlayer(user.userId))));
+    list.append(li);
+  }
 }
 
 async function showPlayer(userId) {
@@ -242,7 +247,7 @@ async function showPlayer(userId) {
   for (const h of user.history) {
     const tr = document.createElement("tr");
     tr.dataset.id = h.id;
-    cell(tr, when(h.createdAt));
+    cell(tr, when(h.createdAt), "when");
     cell(tr, h.kind === "completion" ? `${h.actionName ?? h.actionId}` : `Adjustment: ${h.reason ?? ""}`);
     cell(tr, (h.points > 0 ? "+" : "") + fmt.format(h.points), "num");
     const actions = cell(tr, "");
@@ -264,7 +269,7 @@ async function adjust() {
   );
   if (!done) return;
   notify(`Adjusted ${done.username} by ${done.points}: score ${fmt.format(done.previousScore)} → ${fmt.format(done.score)}.`);
-  await attempt(() => showPlayer(player.userId));
+  await attempt(() => Promise.all([showPlayer(player.userId), listUsers()]));
 }
 
 async function removeCompletion(entry) {
@@ -277,7 +282,7 @@ async function removeCompletion(entry) {
   );
   if (!done) return;
   notify(`Removed ${entry.actionName ?? entry.actionId} from ${done.username}: score ${fmt.format(done.score)}.`);
-  await attempt(() => showPlayer(player.userId));
+  await attempt(() => Promise.all([showPlayer(player.userId), listUsers()]));
 }
 
 async function setBan(banned) {
@@ -289,7 +294,7 @@ async function setBan(banned) {
   );
   if (!done) return;
   notify(`${player.username} is ${done.banned ? "banned" : "no longer banned"}.`);
-  await attempt(() => showPlayer(player.userId));
+  await attempt(() => Promise.all([showPlayer(player.userId), listUsers()]));
 }
 
 // ---------------------------------------------------------------- boards
@@ -491,7 +496,7 @@ async function loadAudit(fresh) {
   if (fresh) rows.replaceChildren();
   for (const e of page.entries) {
     const tr = document.createElement("tr");
-    cell(tr, when(e.at));
+    cell(tr, when(e.at), "when");
     cell(tr, e.adminName);
     cell(tr, e.action);
     cell(tr, e.target ?? "—");
