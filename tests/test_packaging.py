@@ -41,6 +41,9 @@ def test_the_wheel_carries_migrations_scripts_and_assets(wheel: zipfile.ZipFile)
         "app/http/static/index.html",
         "app/http/static/app.js",
         "app/http/static/style.css",
+        "app/http/static/admin.html",
+        "app/http/static/admin.js",
+        "app/http/static/admin.css",
     } <= names
     assert any(name.endswith("entry_points.txt") for name in names)
 

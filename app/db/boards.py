@@ -405,3 +405,31 @@ def _ranked(run: Run, count: int) -> RankedRun:
         for e, r in zip(run.entries(), run.rows, strict=True)
     ]
     return RankedRun(rows, count)
+
+
+# -- admin edits (app/http/api_admin_catalog.py) ------------------------------------------------
+
+LOCK_BOARD_SQL = """
+SELECT id, name, window_kind, action_tag, starts_at, ends_at, ended_at
+  FROM boards WHERE id = $1 FOR UPDATE
+"""
+
+UPDATE_BOARD_SQL = """
+UPDATE boards SET name = $2, starts_at = $3, ends_at = $4
+ WHERE id = $1
+RETURNING id, name, window_kind, action_tag, starts_at, ends_at, ended_at
+"""
+
+
+async def lock_board(conn: asyncpg.Connection, board_id: str) -> Board | None:
+    """The board, locked until the transaction ends (an edit reads then writes it)."""
+    row = await conn.fetchrow(LOCK_BOARD_SQL, board_id)
+    return None if row is None else board_from_row(row)
+
+
+async def update_board(conn: asyncpg.Connection, board: Board) -> Board:
+    """Write a board's name and range (its id, window and tag never change)."""
+    row = await conn.fetchrow(
+        UPDATE_BOARD_SQL, board.id, board.name, board.starts_at, board.ends_at
+    )
+    return board_from_row(row)

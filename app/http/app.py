@@ -6,7 +6,9 @@ from quart import Quart
 from quart_schema import QuartSchema
 
 from app.core.settings import Settings
+from app.http import api_admin_analytics as admin_analytics_api
 from app.http import api_admin_audit as admin_audit_api
+from app.http import api_admin_catalog as admin_catalog_api
 from app.http import api_admin_users as admin_users_api
 from app.http import api_auth, api_board, api_boards, api_scores, api_server, json_body, web
 from app.http import ops as ops_api
@@ -41,6 +43,8 @@ def create_app(settings: Settings) -> Quart:
         app.register_blueprint(module.blueprint)
     for admin_module in (admin_audit_api, admin_users_api):
         app.register_blueprint(admin_module.blueprint)
+    for console_module in (admin_catalog_api, admin_analytics_api):
+        app.register_blueprint(console_module.blueprint)
     app.register_blueprint(web.create_blueprint())
 
     @app.before_serving

@@ -42,6 +42,8 @@ from app.redis.broker import Subscription
 from app.redis.client import redis_from_url
 from app.redis.health import RedisHealth
 from app.redis.keys import Keys
+from app.redis.live_nodes import REPORT_SECONDS as LIVE_REPORT_SECONDS
+from app.redis.live_nodes import LiveNodes
 from app.redis.live_registry import Registry
 from app.redis.ranking_cache import LeaderboardCache
 from app.redis.rate_gate import RateLimiter
@@ -84,8 +86,9 @@ class Services:
     _subscriber_redis: Redis
     _gate_redis: Redis
     _periodic: Periodic
-    issuers: PgIssuers  # receipt issuers, looked up per receipt (a revocation counts at once)
     sessions: Sessions  # the account guard and ending sessions (app/core/sessions.py)
+    issuers: PgIssuers  # receipt issuers, looked up per receipt (a revocation counts at once)
+    live_nodes: LiveNodes  # each node's live connection count (the admin analytics)
     api_keys: PgApiKeys  # game servers' keys (POST /api/server/awards)
     awards: PgAwards
     _revocations: RevocationListener
@@ -229,8 +232,9 @@ class Services:
             _subscriber_redis=subscriber_redis,
             _gate_redis=gate_redis,
             _periodic=Periodic(),
-            issuers=PgIssuers(pool),
             sessions=sessions,
+            issuers=PgIssuers(pool),
+            live_nodes=LiveNodes(redis, keys, registry.node_id),
             api_keys=PgApiKeys(pool),
             awards=PgAwards(pool),
             _revocations=RevocationListener(
@@ -267,6 +271,11 @@ class Services:
         services._periodic.every(
             settings.session_poll_seconds, _quiet_poll(sessions), name="sessions-poll"
         )
+        services._periodic.every(
+            LIVE_REPORT_SECONDS,
+            lambda: services.live_nodes.report(live.hub.count),
+            name="live-nodes-report",
+        )
         return services
 
     async def close(self) -> None:
@@ -275,6 +284,7 @@ class Services:
         await self.rollover.stop()
         await self.live.close()
         await self._periodic.stop()
+        await self.live_nodes.forget()
         await self._revocations.stop()
         await self.subscription.stop()
         for client in (self.redis, self._subscriber_redis, self._gate_redis):

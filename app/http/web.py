@@ -1,4 +1,5 @@
-"""The browser page at ``/`` and its assets, with a strict Content-Security-Policy.
+"""The browser page at ``/``, the admin console at ``/admin``, and their assets, with a strict
+Content-Security-Policy.
 
 Assets are addressed by a hash of their content, so they can be cached for a year and a new
 release is fetched at once; the page itself is revalidated on every load.
@@ -53,8 +54,8 @@ def _load_assets() -> dict[str, Asset]:
     return assets
 
 
-def _render_page(assets: dict[str, Asset]) -> bytes:
-    html = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
+def _render_page(assets: dict[str, Asset], name: str = "index.html") -> bytes:
+    html = (STATIC_DIR / name).read_text(encoding="utf-8")
     for name, asset in assets.items():
         html = html.replace(f'"/static/{name}"', f'"/static/{name}?v={asset.digest}"')
     return html.encode()
@@ -79,6 +80,17 @@ def create_blueprint() -> Blueprint:
     async def index() -> Response:
         """The browser page: live top 10, sign-in, actions."""
         response = Response(page, content_type="text/html; charset=utf-8")
+        response.headers["Cache-Control"] = "no-cache"
+        return _secure(response)
+
+    admin_page = _render_page(assets, "admin.html")
+
+    @blueprint.get("/admin")
+    @tag(["page"])
+    @raw_response(200, "The admin console.", {"text/html": {"type": "string"}})
+    async def admin() -> Response:
+        """The admin console (an admin signs in; every call is checked by the API)."""
+        response = Response(admin_page, content_type="text/html; charset=utf-8")
         response.headers["Cache-Control"] = "no-cache"
         return _secure(response)
 

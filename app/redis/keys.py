@@ -212,3 +212,9 @@ class Keys:
     # The per-API-key limit of server awards (app/core/awards.py).
     def api_key_limit(self, key_id: str) -> str:
         return f"{self.namespace}:ratelimit:apikey:{key_id}"
+
+    # Each node's live connection count now (app/redis/live_nodes.py): one small hash for the
+    # whole cluster, read by the admin analytics.
+    @property
+    def live_nodes(self) -> str:
+        return f"{self.namespace}:live:nodes"
