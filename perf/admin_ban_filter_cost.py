@@ -17,7 +17,15 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from app.db.boards import _BOARD_SCORES, _USERS, AROUND_SQL, PAGE_SQL, TOTAL_SQL
+from app.db.boards import (
+    _BOARD_SCORES,
+    _BOARD_SCORES_BANNED,
+    _USERS,
+    _USERS_BANNED,
+    AROUND_SQL,
+    PAGE_SQL,
+    TOTAL_SQL,
+)
 from app.db.migrations import migrate
 
 SCRATCH = "admin_ban_filter_cost"
@@ -25,8 +33,13 @@ USERS = 200_000
 
 
 def _without_filter(sql: str) -> str:
-    return sql.replace(_BOARD_SCORES, "board_scores").replace(
-        _USERS, _USERS.replace(" AND banned_at IS NULL", "")
+    """The read as before bans: every row, and nothing banned to subtract."""
+    nothing_banned = "(SELECT * FROM board_scores WHERE false)"
+    return (
+        sql.replace(_BOARD_SCORES_BANNED, nothing_banned)
+        .replace(_BOARD_SCORES, "board_scores")
+        .replace(_USERS_BANNED, _USERS_BANNED.replace("banned_at IS NOT NULL", "false"))
+        .replace(_USERS, _USERS.replace(" AND banned_at IS NULL", ""))
     )
 
 
