@@ -52,24 +52,41 @@ SELECT id, name, window_kind, action_tag, starts_at, ends_at, ended_at
 # generic plans that scanned users for every board.
 #
 # Banned players are in no ranking: their scores stay (an unban restores them) but every read
-# skips them. The few banned users are a small partial index (sql/005), so the check is a
-# hashed lookup, and each read keeps its ranking-index scan.
+# skips them. Rows are read from `{rankings}`, the visible rows (the few banned users are a
+# small partial index, sql/005, so skipping them is a hashed lookup beside each ranking-index
+# scan). Counts, which visit many rows, are taken over `{every}` row (an index-only scan, as
+# before bans) less those of `{banned}` users (found through that small index): filtering
+# each counted row instead made a count over a large period four times slower.
 _BOARD_SCORES = """(SELECT * FROM board_scores s
                      WHERE NOT EXISTS (SELECT FROM users b
                                         WHERE b.id = s.user_id AND b.banned_at IS NOT NULL))"""
-_USERS = """(SELECT 'all-time'::text AS board_id, 'all'::text AS period, id AS user_id,
+_BOARD_SCORES_EVERY = "board_scores"
+_BOARD_SCORES_BANNED = """(SELECT s.* FROM users b JOIN board_scores s ON s.user_id = b.id
+                            WHERE b.banned_at IS NOT NULL)"""
+_USERS_OF = """(SELECT 'all-time'::text AS board_id, 'all'::text AS period, id AS user_id,
                     score, reached_at, updated_at
-               FROM users WHERE score > 0 AND banned_at IS NULL)"""
+               FROM users WHERE score > 0{which})"""
+_USERS = _USERS_OF.format(which=" AND banned_at IS NULL")
+_USERS_EVERY = _USERS_OF.format(which="")
+_USERS_BANNED = _USERS_OF.format(which=" AND banned_at IS NOT NULL")
 
 # The tail shared by pages and around: given `run` (consecutive rows in ranking order), count
 # the rows scoring above and at-or-above its first row, and add the usernames.
 _RANK_RUN = """
 head AS (
     SELECT max(score) AS top FROM run
-), counts AS (
+), counted AS (
     SELECT count(*) FILTER (WHERE r.score > head.top) AS above, count(*) AS at_or_above
-      FROM {rankings} r, head
+      FROM {every} r, head
      WHERE r.board_id = $1 AND r.period = $2 AND r.score >= head.top
+), hidden AS (
+    SELECT count(*) FILTER (WHERE r.score > head.top) AS above, count(*) AS at_or_above
+      FROM {banned} r, head
+     WHERE r.board_id = $1 AND r.period = $2 AND r.score >= head.top
+), counts AS (
+    SELECT counted.above - hidden.above AS above,
+           counted.at_or_above - hidden.at_or_above AS at_or_above
+      FROM counted, hidden
 )
 SELECT run.user_id::text AS user_id, u.username, run.score, run.reached_at,
        counts.above, counts.at_or_above
@@ -134,10 +151,15 @@ WITH me AS (
     SELECT * FROM before UNION ALL SELECT * FROM me UNION ALL SELECT * FROM after
 ),"""
 
-_TOTAL = "SELECT count(*) FROM {rankings} r WHERE r.board_id = $1 AND r.period = $2"
+_TOTAL = """
+SELECT (SELECT count(*) FROM {every} r WHERE r.board_id = $1 AND r.period = $2)
+     - (SELECT count(*) FROM {banned} r WHERE r.board_id = $1 AND r.period = $2)
+"""
 
 _RANK = """
-SELECT r.score, 1 + (SELECT count(*) FROM {rankings} o
+SELECT r.score, 1 + (SELECT count(*) FROM {every} o
+                      WHERE o.board_id = $1 AND o.period = $2 AND o.score > r.score)
+                  - (SELECT count(*) FROM {banned} o
                       WHERE o.board_id = $1 AND o.period = $2 AND o.score > r.score) AS rank
   FROM {rankings} r
  WHERE r.board_id = $1 AND r.period = $2 AND r.user_id = $3
@@ -162,7 +184,12 @@ class _Versions:
 
 def _versions(*parts: str) -> _Versions:
     template = "".join(parts)
-    return _Versions(template.format(rankings=_BOARD_SCORES), template.format(rankings=_USERS))
+    return _Versions(
+        template.format(
+            rankings=_BOARD_SCORES, every=_BOARD_SCORES_EVERY, banned=_BOARD_SCORES_BANNED
+        ),
+        template.format(rankings=_USERS, every=_USERS_EVERY, banned=_USERS_BANNED),
+    )
 
 
 PAGE_SQL = _versions(_PAGE, _RANK_RUN)
