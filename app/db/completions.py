@@ -105,7 +105,7 @@ RANKS_SQL = """
 SELECT 1 + count(*) FILTER (WHERE score > $1) AS rank,
        1 + count(*) FILTER (WHERE score > $2 AND id <> $3) AS previous_rank
   FROM users
- WHERE score > $2
+ WHERE score > $2 AND banned_at IS NULL  -- banned players are on no board
 """
 
 
