@@ -41,10 +41,9 @@ def create_app(settings: Settings) -> Quart:
     ops_api.install(app)  # /healthz, /metrics, /readyz, request ids and timing
     for module in (api_auth, api_board, api_boards, api_scores, api_server):
         app.register_blueprint(module.blueprint)
-    for admin_module in (admin_audit_api, admin_users_api):
+    # /api/admin/...: each route checks the caller's role (app/http/admin_auth.py).
+    for admin_module in (admin_audit_api, admin_users_api, admin_catalog_api, admin_analytics_api):
         app.register_blueprint(admin_module.blueprint)
-    for console_module in (admin_catalog_api, admin_analytics_api):
-        app.register_blueprint(console_module.blueprint)
     app.register_blueprint(web.create_blueprint())
 
     @app.before_serving
