@@ -125,7 +125,22 @@ def admin_targets(env: dict[str, str]) -> dict[str, str]:
     completion, for its corrections and bans to aim at (tests/schemathesis.toml): never the
     fuzzer itself, which must stay able to call every later operation."""
     _cli(env, "admin", "grant", "fuzzer")
-    return asyncio.run(_admin_target(env["DATABASE_URL"]))
+    # A tournament of its own for the board edits and the end to act on (random ids only 404).
+    _cli(
+        env,
+        "boards",
+        "create",
+        "fuzz-cup",
+        "--name",
+        "Fuzz cup",
+        "--window",
+        "tournament",
+        "--starts",
+        "2030-01-01T00:00Z",
+        "--ends",
+        "2030-01-08T00:00Z",
+    )
+    return asyncio.run(_admin_target(env["DATABASE_URL"])) | {"LB_FUZZ_BOARD": "fuzz-cup"}
 
 
 async def _admin_target(database_url: str) -> dict[str, str]:
