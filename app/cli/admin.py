@@ -7,17 +7,13 @@ one), and is written to the audit log with the operator as its actor. Exit statu
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import sys
 from typing import Any
 
 import asyncpg
 
-from app.core.settings import ConfigError, Settings
+from app.cli.database_job import EXIT_NOT_FOUND, Job, run_job
 from app.db import admin as db_admin
-
-EXIT_NOT_FOUND = 1
 
 
 def add_command(commands: Any) -> None:
@@ -26,31 +22,12 @@ def add_command(commands: Any) -> None:
     admin_commands = parser.add_subparsers(required=True, metavar="ADMIN_COMMAND")
     grant = admin_commands.add_parser("grant", help="make an account an admin")
     grant.add_argument("name", metavar="NAME", help="the account's username")
-    grant.set_defaults(handler=lambda a: _run(a, _set_role(a.name, "admin")))
+    grant.set_defaults(handler=lambda a: run_job(a, _set_role(a.name, "admin")))
     revoke = admin_commands.add_parser("revoke", help="make an admin a player again (at once)")
     revoke.add_argument("name", metavar="NAME", help="the account's username")
-    revoke.set_defaults(handler=lambda a: _run(a, _set_role(a.name, "player")))
+    revoke.set_defaults(handler=lambda a: run_job(a, _set_role(a.name, "player")))
     listing = admin_commands.add_parser("list", help="print every admin")
-    listing.set_defaults(handler=lambda a: _run(a, _list))
-
-
-Job = Any  # a coroutine function taking a connection and returning an exit status
-
-
-def _run(args: argparse.Namespace, job: Job) -> int:
-    settings = Settings.from_env(args.env)
-    if not settings.database_url:
-        raise ConfigError("DATABASE_URL is not set")
-    return asyncio.run(_with_connection(settings.database_url, job))
-
-
-async def _with_connection(url: str, job: Job) -> int:
-    conn = await asyncpg.connect(url)
-    try:
-        status: int = await job(conn)
-        return status
-    finally:
-        await conn.close()
+    listing.set_defaults(handler=lambda a: run_job(a, _list))
 
 
 def _set_role(name: str, role: str) -> Job:

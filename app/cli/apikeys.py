@@ -7,8 +7,6 @@ request on, on every server. Exit status: 0 done, 1 no such key, 2 a refused nam
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import re
 import sys
 from typing import Any
@@ -16,12 +14,11 @@ from typing import Any
 import asyncpg
 import orjson
 
+from app.cli.database_job import EXIT_NOT_FOUND, EXIT_REFUSED, Job, run_job
 from app.core.awards import AWARD, SCOPES, key_digest, new_key_secret
 from app.core.ranking import iso
-from app.core.settings import ConfigError, Settings
 from app.db import api_keys as db_keys
 
-EXIT_NOT_FOUND, EXIT_REFUSED = 1, 2
 NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
@@ -43,34 +40,15 @@ def add_command(commands: Any) -> None:
         choices=sorted(SCOPES),
         help="what the key may do (repeatable; default award): `award` is POST /api/server/awards",
     )
-    create.set_defaults(handler=lambda a: _run(a, _create(a.name, a.scopes or [AWARD])))
+    create.set_defaults(handler=lambda a: run_job(a, _create(a.name, a.scopes or [AWARD])))
 
     listing = key_commands.add_parser("list", help="print every key (never the key itself)")
     listing.add_argument("--json", action="store_true", help="print JSON")
-    listing.set_defaults(handler=lambda a: _run(a, _list(a.json)))
+    listing.set_defaults(handler=lambda a: run_job(a, _list(a.json)))
 
     revoke = key_commands.add_parser("revoke", help="revoke a key: refused from now on")
     revoke.add_argument("name", metavar="NAME")
-    revoke.set_defaults(handler=lambda a: _run(a, _revoke(a.name)))
-
-
-Job = Any  # a coroutine function taking a connection and returning an exit status
-
-
-def _run(args: argparse.Namespace, job: Job) -> int:
-    settings = Settings.from_env(args.env)
-    if not settings.database_url:
-        raise ConfigError("DATABASE_URL is not set")
-    return asyncio.run(_with_connection(settings.database_url, job))
-
-
-async def _with_connection(url: str, job: Job) -> int:
-    conn = await asyncpg.connect(url)
-    try:
-        status: int = await job(conn)
-        return status
-    finally:
-        await conn.close()
+    revoke.set_defaults(handler=lambda a: run_job(a, _revoke(a.name)))
 
 
 def _create(name: str, scopes: list[str]) -> Job:

@@ -8,7 +8,6 @@ done, 1 no such board, 2 a refused definition.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from datetime import UTC, datetime
 from typing import Any
@@ -16,13 +15,11 @@ from typing import Any
 import asyncpg
 import orjson
 
+from app.cli.database_job import EXIT_NOT_FOUND, Job, run_job
 from app.core.boards import BUILT_IN_IDS, Board, new_board
 from app.core.errors import InvalidInput
 from app.core.ranking import iso
-from app.core.settings import ConfigError, Settings
 from app.db import boards as db_boards
-
-EXIT_NOT_FOUND, EXIT_REFUSED = 1, 2
 
 
 def add_command(commands: Any) -> None:
@@ -32,7 +29,7 @@ def add_command(commands: Any) -> None:
 
     listing = board_commands.add_parser("list", help="print every board and its current period")
     listing.add_argument("--json", action="store_true", help="print JSON")
-    listing.set_defaults(handler=lambda a: _run(a, _list(a.json)))
+    listing.set_defaults(handler=lambda a: run_job(a, _list(a.json)))
 
     create = board_commands.add_parser(
         "create",
@@ -49,11 +46,11 @@ def add_command(commands: Any) -> None:
     create.add_argument("--tag", help="count only actions with this tag")
     create.add_argument("--starts", type=_instant, help="a tournament's start (ISO 8601)")
     create.add_argument("--ends", type=_instant, help="a tournament's end (ISO 8601, exclusive)")
-    create.set_defaults(handler=lambda a: _run(a, _create(a)))
+    create.set_defaults(handler=lambda a: run_job(a, _create(a)))
 
     end = board_commands.add_parser("end", help="stop a board counting (its periods stay)")
     end.add_argument("board_id", metavar="ID")
-    end.set_defaults(handler=lambda a: _run(a, _end(a.board_id)))
+    end.set_defaults(handler=lambda a: run_job(a, _end(a.board_id)))
 
 
 def _instant(text: str) -> datetime:
@@ -64,28 +61,6 @@ def _instant(text: str) -> datetime:
     if moment.tzinfo is None:
         raise argparse.ArgumentTypeError(f"give a time zone (e.g. {text}Z for UTC)")
     return moment
-
-
-Job = Any  # a coroutine function taking a connection and returning an exit status
-
-
-def _run(args: argparse.Namespace, job: Job) -> int:
-    settings = Settings.from_env(args.env)
-    if not settings.database_url:
-        raise ConfigError("DATABASE_URL is not set")
-    return asyncio.run(_with_connection(settings.database_url, job))
-
-
-async def _with_connection(url: str, job: Job) -> int:
-    conn = await asyncpg.connect(url)
-    try:
-        status: int = await job(conn)
-        return status
-    except InvalidInput as error:
-        print(f"leaderboard: {error.message}", file=sys.stderr)
-        return EXIT_REFUSED
-    finally:
-        await conn.close()
 
 
 def _list(as_json: bool) -> Job:

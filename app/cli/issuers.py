@@ -7,8 +7,6 @@ node. Exit status: 0 done, 1 no such issuer, 2 a refused name.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import secrets
 import sys
 from typing import Any
@@ -16,12 +14,11 @@ from typing import Any
 import asyncpg
 import orjson
 
+from app.cli.database_job import EXIT_NOT_FOUND, EXIT_REFUSED, Job, run_job
 from app.core.ranking import iso
-from app.core.settings import ConfigError, Settings
 from app.core.verification import ISSUER_NAME, RESERVED_ISSUER_NAMES, valid_issuer_name
 from app.db import issuers as db_issuers
 
-EXIT_NOT_FOUND, EXIT_REFUSED = 1, 2
 SECRET_BYTES = 32  # 256 bits: HS256's own size
 
 
@@ -40,34 +37,15 @@ def add_command(commands: Any) -> None:
         metavar="NAME",
         help="the receipts' iss claim: letters, digits, '_', '.', ':', '-' (1-64)",
     )
-    create.set_defaults(handler=lambda a: _run(a, _create(a.name)))
+    create.set_defaults(handler=lambda a: run_job(a, _create(a.name)))
 
     listing = issuer_commands.add_parser("list", help="print every issuer (never a secret)")
     listing.add_argument("--json", action="store_true", help="print JSON")
-    listing.set_defaults(handler=lambda a: _run(a, _list(a.json)))
+    listing.set_defaults(handler=lambda a: run_job(a, _list(a.json)))
 
     revoke = issuer_commands.add_parser("revoke", help="refuse this issuer's receipts from now")
     revoke.add_argument("name", metavar="NAME")
-    revoke.set_defaults(handler=lambda a: _run(a, _revoke(a.name)))
-
-
-Job = Any  # a coroutine function taking a connection and returning an exit status
-
-
-def _run(args: argparse.Namespace, job: Job) -> int:
-    settings = Settings.from_env(args.env)
-    if not settings.database_url:
-        raise ConfigError("DATABASE_URL is not set")
-    return asyncio.run(_with_connection(settings.database_url, job))
-
-
-async def _with_connection(url: str, job: Job) -> int:
-    conn = await asyncpg.connect(url)
-    try:
-        status: int = await job(conn)
-        return status
-    finally:
-        await conn.close()
+    revoke.set_defaults(handler=lambda a: run_job(a, _revoke(a.name)))
 
 
 def _create(name: str) -> Job:
