@@ -434,9 +434,11 @@ def probe_subcommand(port: int, username: str, password: str, server_pid: int) -
     ]
     print(f"POST /api/auth/login as {username}: got an access token")
     actions = call("GET", "/api/actions")["actions"]
-    if not actions:
-        raise SystemExit("GET /api/actions: the catalog is empty")
-    action = actions[0]["actionId"]
+    # A player's own word completes a `claim`; the demo catalog also shows the other kinds.
+    claims = [a["actionId"] for a in actions if a.get("verification", "claim") == "claim"]
+    if not claims:
+        raise SystemExit("GET /api/actions: no action a player can simply claim")
+    action = claims[0]
     done = call("POST", "/api/action/complete", {"actionId": action}, token)
     if done.get("success") is not True:
         raise SystemExit(f"POST /api/action/complete: {done}")
