@@ -99,6 +99,9 @@ class Settings(BaseSettings):
     trusted_proxies: Networks = ()
     password_time_cost: int = Field(3, ge=1, le=10)
     password_memory_kib: int = Field(65536, ge=1024, le=1 << 21)
+    # POST /api/action/complete answered on the front's lean path (app/edge/complete_http.py);
+    # off: through Quart, as before (the benchmarks compare the two).
+    complete_fast_path: bool = True
 
     @classmethod
     def settings_customise_sources(

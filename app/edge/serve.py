@@ -114,7 +114,7 @@ def front_factory(
     """The protocol factory for this node's listening sockets (the app must have started),
     and what to drain on shutdown. Without the fast paths every request but a live upgrade
     goes through Hypercorn (the reference the differential tests compare with);
-    ``complete_fast_path`` follows ``board_fast_path`` unless given."""
+    ``complete_fast_path`` follows ``board_fast_path`` and the settings unless given."""
     services = app.extensions["leaderboard"]
     bridge = HypercornBridge(app, config)
     board = (
@@ -123,7 +123,7 @@ def front_factory(
         else None
     )
     if complete_fast_path is None:
-        complete_fast_path = board_fast_path
+        complete_fast_path = board_fast_path and services.settings.complete_fast_path
     complete = CompleteResponder(services, app.config) if complete_fast_path else None
     handoff = Handoff(bridge.adopt, services.live.protocol, REQUEST_LINE_SECONDS, board, complete)
     return (lambda: FrontProtocol(handoff)), FrontShutdown(handoff, bridge)
