@@ -35,6 +35,17 @@ pytestmark = [
 BROWSER_ACTIONS = [Action(f"quiz_{i:02d}", f"Quiz {i:02d}", 10) for i in range(1, 17)] + [
     Action("level_1", "Level 1", 50),
     Action("boss", "Boss", 100),
+    # One of each kind a player cannot simply claim.
+    Action(
+        "trivia",
+        "Trivia",
+        20,
+        verification="quiz",
+        questions=("Capital of France?", "Two plus two?"),
+        answers=("Paris", "4"),
+    ),
+    Action("raid", "Raid cleared", 60, verification="receipt"),
+    Action("champion", "Season champion", 100, verification="server"),
 ]
 # Messages Chromium logs by itself while the server is away on purpose.
 EXPECTED_NOISE = re.compile(
@@ -395,3 +406,74 @@ async def test_without_a_live_connection_the_page_polls_and_the_board_still_move
         for tab in tabs:
             await tab.context.close()
         assert [problem for tab in tabs for problem in tab.problems] == []
+
+
+async def test_a_quiz_opens_a_form_and_scores_only_right_answers(server, open_tab, shots) -> None:
+    tab = await open_tab()
+    await tab.sign_up("quizzer")
+    page = tab.page
+
+    await page.click("button[data-action-id='trivia']")
+
+    await page.wait_for_selector("#quiz[open]")
+    assert await page.text_content("#quiz-title") == "Trivia"
+    assert await page.text_content("label[for='quiz-answer-0']") == "Capital of France?"
+    assert await page.text_content("label[for='quiz-answer-1']") == "Two plus two?"
+    await page.fill("#quiz-answer-0", "Lyon")
+    await page.fill("#quiz-answer-1", "4")
+    await page.click("#quiz-submit")
+    await page.wait_for_selector("#quiz-message:has-text('Not quite')")
+    assert await page.is_visible("#quiz")
+    assert await page.text_content("#me-score") == "0"
+    await shots(page, "quiz-wrong")
+
+    await page.fill("#quiz-answer-0", " paris ")
+    await page.click("#quiz-submit")
+
+    await page.wait_for_selector("text=+20 points")
+    await page.wait_for_selector("#quiz:not([open])", state="attached")
+    assert await page.text_content("#me-score") == "20"
+    assert "Done" in (await page.text_content("button[data-action-id='trivia']") or "")
+    await shots(page, "quiz-right")
+
+
+async def test_game_earned_actions_are_labelled_and_cannot_be_pressed(
+    server, open_tab, shots
+) -> None:
+    tab = await open_tab()
+    await tab.sign_up("gamer")
+    page = tab.page
+    for action_id in ("raid", "champion"):
+        shown = page.locator(f"#actions [data-action-id='{action_id}']")
+        assert await shown.count() == 1
+        assert "earned in game" in (await shown.text_content() or "")
+        assert await page.locator(f"button[data-action-id='{action_id}']").count() == 0
+    await shots(page, "earned-in-game")
+
+
+async def test_log_out_and_log_out_everywhere_return_to_the_login_form(
+    server, open_tab, shots
+) -> None:
+    tab = await open_tab()
+    await tab.sign_up("leaver")
+    page = tab.page
+    refresh_token = await page.evaluate("() => sessionStorage.getItem('refreshToken')")
+
+    async with page.expect_request("**/api/auth/logout") as logout:
+        await page.click("#logout-button")
+    assert json.loads((await logout.value).post_data or "{}") == {"refreshToken": refresh_token}
+    await page.wait_for_selector("#signed-out:not([hidden])")
+    assert await page.evaluate("() => sessionStorage.getItem('refreshToken')") is None
+
+    await page.fill("#username", "leaver")
+    await page.fill("#password", "password123")
+    await page.click("#login-button")
+    await page.wait_for_selector("#signed-in:not([hidden])")
+
+    async with page.expect_request("**/api/auth/logout-all") as logout_all:
+        await page.click("#logout-all-button")
+    headers = await (await logout_all.value).all_headers()
+    assert headers["authorization"].startswith("Bearer ")
+    await page.wait_for_selector("#signed-out:not([hidden])")
+    assert "every device" in (await page.text_content("#auth-message") or "")
+    await shots(page, "logged-out-everywhere")

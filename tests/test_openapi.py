@@ -14,7 +14,7 @@ STATUSES = {
     ("post", "/api/auth/register"): {201, 400, 409, 413, 415, 500},
     ("post", "/api/auth/login"): {200, 400, 401, 413, 415, 429, 500},
     ("post", "/api/auth/refresh"): {200, 400, 401, 413, 415, 500},
-    ("post", "/api/action/complete"): {200, 400, 401, 413, 415, 429, 500, 503},
+    ("post", "/api/action/complete"): {200, 400, 401, 403, 413, 415, 429, 500, 503},
     ("get", "/api/actions"): {200},
     ("get", "/api/me"): {200, 401, 500},
     ("get", "/api/leaderboard"): {200, 304, 400, 401, 404, 500},

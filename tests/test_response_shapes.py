@@ -54,7 +54,15 @@ async def test_bodies_keep_their_exact_bytes(client, make_player) -> None:
     assert list(me["completions"][0]) == ["actionId", "completedAt", "pointsEarned"]
 
     catalog = orjson.loads(await (await client.get("/api/actions")).get_data())
-    assert list(catalog["actions"][0]) == ["actionId", "name", "description", "points", "repeat"]
+    assert list(catalog["actions"][0]) == [
+        "actionId",
+        "name",
+        "description",
+        "points",
+        "repeat",
+        "verification",
+        "questions",
+    ]
 
     assert await (await client.get("/healthz")).get_data() == b'{"status":"ok"}'
     ready = await (await client.get("/readyz")).get_data()

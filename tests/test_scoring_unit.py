@@ -10,7 +10,13 @@ from app.core.catalog import Action, Catalog
 from app.core.errors import AccountGone, AlreadyCompleted, RateLimited, UnknownAction
 from app.core.scoring import Completion, complete_action
 from app.core.tokens import Identity
-from tests.support.twins import MemoryCompletions, MemoryDatabase, MemoryRanking, MemoryRateGate
+from tests.support.twins import (
+    MemoryCompletions,
+    MemoryDatabase,
+    MemoryIssuers,
+    MemoryRanking,
+    MemoryRateGate,
+)
 
 ACTIONS = [Action("quiz", "Quiz", 10), Action("boss", "Boss", 50)]
 
@@ -22,15 +28,18 @@ class World:
         self.ranking = MemoryRanking()
         self.gate = MemoryRateGate()
         self.catalog = Catalog(ACTIONS)
+        self.issuers = MemoryIssuers()
 
     async def complete(self, who: Identity, action_id: str, limit: int = 10) -> Completion:
         return await complete_action(
             identity=who,
             action_id=action_id,
+            data=None,
             store=self.store,
             catalog=self.catalog,
             gate=self.gate,
             ranking=self.ranking,
+            issuers=self.issuers,
             limit_per_minute=limit,
         )
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import asyncpg
 
 from app.cli import boards as boards_cli
+from app.cli import issuers as issuers_cli
 from app.cli import reconcile as reconcile_cli
 from app.core import catalog as catalog_module
 from app.core.settings import ConfigError, Settings
@@ -84,6 +85,8 @@ def _parser() -> argparse.ArgumentParser:
     load = action_commands.add_parser("load", help="insert or update actions from a JSON/CSV file")
     load.add_argument("file", type=Path)
     load.set_defaults(handler=lambda a: asyncio.run(_load_actions(_settings(a), a.file)))
+
+    issuers_cli.add_command(commands)
     return parser
 
 

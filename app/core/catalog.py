@@ -1,7 +1,11 @@
-"""The action catalog: which actions exist and the points each is worth (server authoritative).
+"""The action catalog: which actions exist, the points each is worth (server authoritative) and
+how a completion of each is verified.
 
 It lives in the ``actions`` table (app/db/actions.py); each node keeps a copy in memory,
 refreshed periodically, so an unknown action is refused without a database round trip.
+
+Every way an action enters the catalog (a JSON or CSV file, an admin endpoint) goes through
+``parse_action``: the rules live here once.
 """
 
 from __future__ import annotations
@@ -10,7 +14,8 @@ import csv
 import io
 import json
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +24,26 @@ from app.core.errors import InvalidInput
 
 ACTION_ID = re.compile(r"^[a-z0-9][a-z0-9_.:-]{0,63}$")
 REPEATS = ("once", "daily")
+# How a completion is proved (docs/api.md "Verification"): the player's word, a quiz answered
+# right, a receipt signed by a game server, or only a game server can award it.
+VERIFICATIONS = ("claim", "quiz", "receipt", "server")
+MAX_QUESTIONS = 20
+MAX_QUESTION_CHARS = 300
+MAX_ANSWER_CHARS = 200
+# Questions and answers in one CSV cell are separated by '|' (so neither may contain one).
+CSV_LIST_SEPARATOR = "|"
 # Tags in a CSV cell (or a JSON string): separated by ';', ',' or spaces.
 _TAG_SEPARATORS = re.compile(r"[;,\s]+")
 
 
 class CatalogError(Exception):
-    """A catalog file cannot be loaded; the message says which entry and why."""
+    """A catalog entry is invalid; the message says which entry, which field and why
+    (``entry`` and ``field`` say it to code, e.g. an admin endpoint's error body)."""
+
+    def __init__(self, message: str, *, entry: str | None = None, field: str | None = None):
+        super().__init__(message)
+        self.entry = entry
+        self.field = field
 
 
 @dataclass(frozen=True)
@@ -37,6 +56,11 @@ class Action:
     active: bool = True
     # Boards with an action tag count only actions carrying it (app/core/boards.py).
     tags: tuple[str, ...] = ()
+    verification: str = "claim"
+    # A quiz's questions (public) and their answer key (secret: never listed by the API, never
+    # in a repr, so never in a log line either). Same length; empty unless verification="quiz".
+    questions: tuple[str, ...] = ()
+    answers: tuple[str, ...] = field(default=(), repr=False)
 
 
 class Catalog:
@@ -68,7 +92,7 @@ def parse_catalog_file(path: Path) -> list[Action]:
             raise CatalogError(f"{path.name}: not valid JSON ({error})") from None
         if not isinstance(entries, list):
             raise CatalogError(f"{path.name}: expected a JSON array of actions")
-    actions = [_parse_entry(entry, number) for number, entry in enumerate(entries, start=1)]
+    actions = [parse_action(entry, number) for number, entry in enumerate(entries, start=1)]
     ids = [a.id for a in actions]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
@@ -76,28 +100,58 @@ def parse_catalog_file(path: Path) -> list[Action]:
     return actions
 
 
-def _parse_entry(entry: Any, number: int) -> Action:
-    where = f"entry {number}"
-    if not isinstance(entry, dict):
-        raise CatalogError(f"{where}: expected an object")
+def parse_action(entry: Any, number: int | None = None) -> Action:
+    """One catalog entry (a JSON object, a CSV row or an admin request body) as an Action.
+
+    Raises CatalogError naming the entry (its number in a file, else its id) and the field."""
+    where = f"entry {number}" if number is not None else "action"
+    if not isinstance(entry, Mapping):
+        raise CatalogError(f"{where}: expected an object", entry=where)
     action_id = str(entry.get("id") or entry.get("actionId") or "").strip()
     if not ACTION_ID.match(action_id):
-        raise CatalogError(f"{where}: id {action_id!r} must match {ACTION_ID.pattern}")
+        raise CatalogError(
+            f"{where}: id {action_id!r} must match {ACTION_ID.pattern}", entry=where, field="id"
+        )
+    where = f"{where} ({action_id})"
+
+    def fail(field_name: str, problem: str) -> CatalogError:
+        return CatalogError(f"{where}: {field_name}: {problem}", entry=action_id, field=field_name)
+
     name = str(entry.get("name") or "").strip()
     if not 1 <= len(name) <= 100:
-        raise CatalogError(f"{where} ({action_id}): name must be 1-100 characters")
+        raise fail("name", "must be 1-100 characters")
     try:
         points = int(entry.get("points", ""))
     except (TypeError, ValueError):
-        raise CatalogError(f"{where} ({action_id}): points must be a whole number") from None
+        raise fail("points", "must be a whole number") from None
     if not 1 <= points <= 100:
-        raise CatalogError(f"{where} ({action_id}): points must be between 1 and 100")
+        raise fail("points", "must be between 1 and 100")
     repeat = str(entry.get("repeat") or "once").strip()
     if repeat not in REPEATS:
-        raise CatalogError(f"{where} ({action_id}): repeat must be one of {', '.join(REPEATS)}")
+        raise fail("repeat", f"must be one of {', '.join(REPEATS)}")
     active = entry.get("active", True)
     if isinstance(active, str):
         active = active.strip().lower() not in {"0", "false", "no", "off"}
+    verification = str(entry.get("verification") or "claim").strip()
+    if verification not in VERIFICATIONS:
+        raise fail("verification", f"must be one of {', '.join(VERIFICATIONS)}")
+    questions = _parse_texts(entry.get("questions"), MAX_QUESTION_CHARS, "questions", fail)
+    answers = _parse_texts(entry.get("answers"), MAX_ANSWER_CHARS, "answers", fail)
+    if verification == "quiz":
+        if not questions:
+            raise fail("questions", "a quiz needs at least one question")
+        if len(answers) != len(questions):
+            raise fail("answers", f"a quiz needs one answer per question ({len(questions)})")
+        if any(not a.strip() for a in answers):
+            raise fail("answers", "an answer cannot be blank")
+    elif questions or answers:
+        raise fail(
+            "questions" if questions else "answers", "only a quiz action has questions and answers"
+        )
+    try:
+        tags = _parse_tags(entry.get("tags"))
+    except CatalogError as error:
+        raise fail("tags", str(error)) from None
     return Action(
         id=action_id,
         name=name,
@@ -105,11 +159,36 @@ def _parse_entry(entry: Any, number: int) -> Action:
         repeat=repeat,
         description=str(entry.get("description") or ""),
         active=bool(active),
-        tags=_parse_tags(entry.get("tags"), f"{where} ({action_id})"),
+        tags=tags,
+        verification=verification,
+        questions=questions,
+        answers=answers,
     )
 
 
-def _parse_tags(value: Any, where: str) -> tuple[str, ...]:
+def _parse_texts(value: Any, max_chars: int, field_name: str, fail: Any) -> tuple[str, ...]:
+    """A JSON array of strings, or one CSV cell of items separated by '|'."""
+    if value is None or value == "":
+        return ()
+    if isinstance(value, str):
+        items: list[Any] = [item.strip() for item in value.split(CSV_LIST_SEPARATOR)]
+    elif isinstance(value, list):
+        items = value
+    else:
+        raise fail(field_name, "must be a list of strings")
+    if not all(isinstance(item, str) for item in items):
+        raise fail(field_name, "must be a list of strings")
+    if len(items) > MAX_QUESTIONS:
+        raise fail(field_name, f"at most {MAX_QUESTIONS}")
+    if any(len(item) > max_chars for item in items):
+        # The text itself is not quoted: an answer key stays out of error messages.
+        raise fail(field_name, f"each at most {max_chars} characters")
+    if field_name == "questions" and any(not item.strip() for item in items):
+        raise fail(field_name, "a question cannot be blank")
+    return tuple(items)
+
+
+def _parse_tags(value: Any) -> tuple[str, ...]:
     """Tags as a JSON array of strings, or one string of tags separated by ';', ',' or spaces."""
     if value is None or value == "":
         return ()
@@ -118,13 +197,13 @@ def _parse_tags(value: Any, where: str) -> tuple[str, ...]:
     elif isinstance(value, list):
         items = value
     else:
-        raise CatalogError(f"{where}: tags must be a list of strings")
+        raise CatalogError("must be a list of strings")
     if not all(isinstance(t, str) for t in items):
-        raise CatalogError(f"{where}: tags must be a list of strings")
+        raise CatalogError("must be a list of strings")
     try:
         return check_tags([t.strip() for t in items])
     except InvalidInput as error:
-        raise CatalogError(f"{where}: {error.message}") from None
+        raise CatalogError(error.message) from None
 
 
 def demo_catalog_path() -> Path:

@@ -112,3 +112,28 @@ class CommitOutcomeUnknown(DomainError):
             "ALREADY_COMPLETED with the original receipt.",
             actionId=action_id,
         )
+
+
+class VerificationFailed(DomainError):
+    """The completion's proof did not hold (app/core/verification.py): nothing was recorded.
+    ``reason`` is a stable machine code (docs/api.md lists them); the message never repeats
+    the proof itself (an answer, a receipt)."""
+
+    code = "VERIFICATION_FAILED"
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message, reason=reason)
+        self.reason = reason
+
+
+class ServerOnlyAction(DomainError):
+    """Only a game server can award this action (verification ``server``)."""
+
+    code = "SERVER_ONLY_ACTION"
+
+    def __init__(self, action_id: str) -> None:
+        super().__init__(
+            f"The action {action_id!r} is awarded by the game server; it cannot be completed "
+            "from a client.",
+            actionId=action_id,
+        )

@@ -6,7 +6,7 @@ the core in-memory twins instead. The dataclasses here are what crosses those bo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import NamedTuple, Protocol
@@ -81,9 +81,16 @@ class Ranks:
 
 
 class CompletionStore(Protocol):
-    async def commit(self, user_id: str, action_id: str) -> Committed | None:
+    async def commit(
+        self, user_id: str, action_id: str, receipt_jti: str | None = None
+    ) -> Committed | None:
         """Record the completion and add its points in one commit; None when nothing was
-        applied (a repeat, an inactive action). Raises AccountGone for a missing user."""
+        applied (a repeat, an inactive action). Raises AccountGone for a missing user, and
+        VerificationFailed ("receipt_reused") when ``receipt_jti`` was already spent."""
+        ...
+
+    async def receipt_used(self, receipt_jti: str) -> bool:
+        """Whether a completion was already recorded with this receipt id."""
         ...
 
     async def prior(self, user_id: str, action_id: str) -> PriorCompletion | None:
@@ -266,4 +273,22 @@ class BoardStore(BoardRankings, Protocol):
 
     async def periods(self, board_id: str, limit: int) -> list[str]:
         """The board's periods that have scores, newest first."""
+        ...
+
+
+# -- verification ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Issuer:
+    """A game server that signs receipts (HS256 with ``secret``)."""
+
+    name: str
+    secret: str = field(repr=False)  # never in a repr, so never in a log line
+    revoked: bool = False
+
+
+class IssuerDirectory(Protocol):
+    async def find(self, name: str) -> Issuer | None:
+        """The issuer of that name, revoked ones included (None: no such issuer)."""
         ...

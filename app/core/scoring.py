@@ -1,6 +1,7 @@
 """Completing an action: the write path (DESIGN §Write path).
 
-Gate, validate, commit to PostgreSQL, then apply to the ranking cache. The store and the cache
+Gate, check the catalog, verify the proof the action asks for (app/core/verification.py),
+commit to PostgreSQL, then apply to the ranking cache. The store and the cache
 are ports (app/core/ports.py): PostgreSQL and Redis in production, in-memory twins in tests.
 
 Once the commit has succeeded the answer is success, whatever fails afterwards: the award is
@@ -13,12 +14,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from app.core.catalog import Catalog
 from app.core.errors import AccountGone, AlreadyCompleted, DomainError, RateLimited, UnknownAction
 from app.core.ports import (
     Committed,
     CompletionStore,
+    IssuerDirectory,
     RankingCache,
     RateGate,
     RateScope,
@@ -26,6 +29,7 @@ from app.core.ports import (
 )
 from app.core.ranking import iso
 from app.core.tokens import Identity
+from app.core.verification import receipt_reused, verify_completion
 
 __all__ = ["Committed", "Completion", "complete_action"]
 
@@ -45,21 +49,29 @@ async def complete_action(
     *,
     identity: Identity,
     action_id: str,
+    data: Any,
     store: CompletionStore,
     catalog: Catalog,
     gate: RateGate,
     ranking: RankingCache,
+    issuers: IssuerDirectory,
     limit_per_minute: int,
 ) -> Completion:
+    """Complete ``action_id`` for ``identity``. ``data`` is the request's raw ``data`` value
+    (any JSON, already size-capped by the caller): the quiz answers or the game server's
+    receipt, when the action's verification asks for them."""
+    # First: a refused proof counts against the limit like any attempt (no free guessing).
     verdict = await gate.hit(RateScope.SCORE_UPDATE, identity.user_id, limit_per_minute)
     if not verdict.allowed:
         raise RateLimited(retry_after_seconds(verdict))
-    if catalog.get(action_id) is None:
+    action = catalog.get(action_id)
+    if action is None:
         raise UnknownAction(action_id)
+    proof = await verify_completion(action, identity, data, issuers)
 
-    committed = await store.commit(identity.user_id, action_id)
+    committed = await store.commit(identity.user_id, action_id, proof.receipt_jti)
     if committed is None:
-        raise await _refusal(store, identity.user_id, action_id)
+        raise await _refusal(store, identity.user_id, action_id, proof.receipt_jti)
     return await _placed(committed, store, ranking)
 
 
@@ -94,8 +106,14 @@ async def _placed(
     return Completion(committed.points, committed.score, ranks.rank, ranks.previous_rank, False)
 
 
-async def _refusal(store: CompletionStore, user_id: str, action_id: str) -> DomainError:
-    """Why a commit applied nothing: a repeat, an action gone from the catalog, or no user."""
+async def _refusal(
+    store: CompletionStore, user_id: str, action_id: str, receipt_jti: str | None
+) -> DomainError:
+    """Why a commit applied nothing: a receipt already spent (a replay that lost the race
+    to the unique key, or a repeat with the same receipt), a repeat, an action gone from
+    the catalog, or no user."""
+    if receipt_jti is not None and await store.receipt_used(receipt_jti):
+        return receipt_reused()
     prior = await store.prior(user_id, action_id)
     if prior is not None:
         return AlreadyCompleted(action_id, iso(prior.completed_at), prior.points_earned)

@@ -7,20 +7,42 @@ import asyncpg
 from app.core.catalog import Action, Catalog
 
 UPSERT_SQL = """
-INSERT INTO actions (id, name, points, repeat, description, active, tags)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
+INSERT INTO actions (id, name, points, repeat, description, active, tags, verification,
+                     quiz_questions, quiz_answers)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 ON CONFLICT (id) DO UPDATE
    SET name = EXCLUDED.name, points = EXCLUDED.points, repeat = EXCLUDED.repeat,
        description = EXCLUDED.description, active = EXCLUDED.active, tags = EXCLUDED.tags,
-       updated_at = now()
+       verification = EXCLUDED.verification, quiz_questions = EXCLUDED.quiz_questions,
+       quiz_answers = EXCLUDED.quiz_answers, updated_at = now()
+"""
+
+LIST_SQL = """
+SELECT id, name, points, repeat, description, active, tags, verification, quiz_questions,
+       quiz_answers
+  FROM actions
+ ORDER BY id
 """
 
 
 async def list_actions(conn: asyncpg.Connection | asyncpg.Pool) -> list[Action]:
-    rows = await conn.fetch(
-        "SELECT id, name, points, repeat, description, active, tags FROM actions ORDER BY id"
-    )
-    return [Action(**(dict(row) | {"tags": tuple(row["tags"])})) for row in rows]
+    """Every action, answer keys included (they verify quizzes on this node; the API's
+    catalog model leaves them out)."""
+    return [
+        Action(
+            id=row["id"],
+            name=row["name"],
+            points=row["points"],
+            repeat=row["repeat"],
+            description=row["description"],
+            active=row["active"],
+            tags=tuple(row["tags"]),
+            verification=row["verification"],
+            questions=tuple(row["quiz_questions"]),
+            answers=tuple(row["quiz_answers"]),
+        )
+        for row in await conn.fetch(LIST_SQL)
+    ]
 
 
 async def upsert_actions(conn: asyncpg.Connection, actions: list[Action]) -> int:
@@ -29,7 +51,18 @@ async def upsert_actions(conn: asyncpg.Connection, actions: list[Action]) -> int
     await conn.executemany(
         UPSERT_SQL,
         [
-            (a.id, a.name, a.points, a.repeat, a.description, a.active, list(a.tags))
+            (
+                a.id,
+                a.name,
+                a.points,
+                a.repeat,
+                a.description,
+                a.active,
+                list(a.tags),
+                a.verification,
+                list(a.questions),
+                list(a.answers),
+            )
             for a in actions
         ],
     )

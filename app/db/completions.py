@@ -26,6 +26,7 @@ from app.core.errors import (
     DomainError,
 )
 from app.core.ports import BoardScore, Committed, PriorCompletion, Ranks
+from app.core.verification import receipt_reused
 from app.db.pool import DbTimeouts
 
 log = logging.getLogger(__name__)
@@ -43,8 +44,9 @@ WITH clock AS (
       FROM actions a, clock
      WHERE a.id = $2 AND a.active
 ), inserted AS (
-    INSERT INTO score_history (user_id, action_id, period, score_change, created_at)
-    SELECT $1, action.id, action.period, action.points, clock.at FROM action, clock
+    -- $4: the receipt id that proved it (NULL: none); its unique index refuses a replay.
+    INSERT INTO score_history (user_id, action_id, period, score_change, created_at, receipt_jti)
+    SELECT $1, action.id, action.period, action.points, clock.at, $4::text FROM action, clock
     ON CONFLICT (user_id, action_id, period) DO NOTHING
     RETURNING score_change
 ), scored AS (
@@ -87,6 +89,8 @@ SELECT scored.username, scored.score, scored.reached_at, scored.points,
   FROM scored
 """
 
+RECEIPT_JTI_KEY = "score_history_receipt_jti_key"  # sql/003_verification.sql
+
 PRIOR_SQL = """
 SELECT h.created_at, h.score_change
   FROM score_history h
@@ -108,16 +112,25 @@ async def commit_completion(
     action_id: str,
     at: datetime | None = None,
     answer_within: float | None = None,
+    receipt_jti: str | None = None,
 ) -> Committed | None:
     """Record the completion and add its points, on ``users`` and on every board it counts
     on, in one statement; None when nothing was applied. ``at`` stands in for the database
     clock (tests at a period boundary); the service never passes it. ``answer_within``:
     seconds to wait for the answer (asyncpg's own timeout, which also asks the server to
-    cancel); by default the connection's command timeout."""
+    cancel); by default the connection's command timeout. ``receipt_jti``: the receipt id
+    the completion was proved with; one already spent raises VerificationFailed."""
     try:
-        row = await conn.fetchrow(COMMIT_SQL, user_id, action_id, at, timeout=answer_within)
+        row = await conn.fetchrow(
+            COMMIT_SQL, user_id, action_id, at, receipt_jti, timeout=answer_within
+        )
     except asyncpg.ForeignKeyViolationError:
         raise AccountGone() from None
+    except asyncpg.UniqueViolationError as error:
+        if error.constraint_name != RECEIPT_JTI_KEY:
+            raise
+        # Spent already, perhaps by another node an instant ago: the index decided.
+        raise receipt_reused() from None
     if row is None:
         return None
     boards = tuple(
@@ -153,7 +166,9 @@ class PgCompletions:
         self._pool = pool
         self._timeouts = timeouts
 
-    async def commit(self, user_id: str, action_id: str) -> Committed | None:
+    async def commit(
+        self, user_id: str, action_id: str, receipt_jti: str | None = None
+    ) -> Committed | None:
         try:
             conn = await self._pool.acquire(timeout=self._timeouts.acquire)
         except DATABASE_ERRORS as error:
@@ -162,10 +177,14 @@ class PgCompletions:
             raise DatabaseUnavailable() from error
         try:
             return await commit_completion(
-                conn, user_id, action_id, answer_within=self._timeouts.client_wait
+                conn,
+                user_id,
+                action_id,
+                answer_within=self._timeouts.client_wait,
+                receipt_jti=receipt_jti,
             )
         except DomainError:
-            raise  # the server answered (AccountGone)
+            raise  # the server answered (AccountGone, a receipt already spent)
         except asyncpg.QueryCanceledError as error:
             raise DatabaseUnavailable(
                 "The database did not complete this in time and cancelled it; nothing was "
@@ -185,6 +204,13 @@ class PgCompletions:
     async def prior(self, user_id: str, action_id: str) -> PriorCompletion | None:
         row = await self._pool.fetchrow(PRIOR_SQL, user_id, action_id)
         return None if row is None else PriorCompletion(row["created_at"], row["score_change"])
+
+    async def receipt_used(self, receipt_jti: str) -> bool:
+        return bool(
+            await self._pool.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM score_history WHERE receipt_jti = $1)", receipt_jti
+            )
+        )
 
     async def action_is_active(self, action_id: str) -> bool:
         return bool(

@@ -27,9 +27,13 @@ _SIGNED_IN = (401, "`UNAUTHORIZED` (no valid access token) or `TOKEN_EXPIRED`.")
 
 class CompleteRequest(BaseModel):
     actionId: StrictStr = Field(min_length=1, max_length=64, examples=["quiz_001"])
-    # Size-capped, never used to decide points.
+    # Size-capped, never used to decide points: only whether the action happened.
     data: JsonValue = Field(
-        default=None, description="Action-specific data for validation; at most 4 KiB as JSON."
+        default=None,
+        description="The proof the action's `verification` asks for, at most 4 KiB as JSON: "
+        '`{"answers": ["...", ...]}` for a `quiz` (one per question), `{"receipt": "<JWS>"}` '
+        "for a `receipt` action; ignored for a `claim`.",
+        examples=[{"answers": ["blue", "42"]}],
     )
 
 
@@ -63,15 +67,27 @@ class CatalogEntry(BaseModel):
     description: str
     points: int = Field(ge=1, le=100)
     repeat: Literal["once", "daily"]
+    verification: Literal["claim", "quiz", "receipt", "server"] = Field(
+        description="How a completion is proved: `claim` (signing in is enough), `quiz` "
+        "(`data.answers`), `receipt` (`data.receipt` from the game server) or `server` "
+        "(only the game server awards it)."
+    )
+    questions: list[str] = Field(
+        description="A `quiz` action's questions, in order (empty for other kinds). The "
+        "answers are never listed."
+    )
 
     @classmethod
     def of(cls, action: Action) -> CatalogEntry:
+        # Built field by field: the answer key (Action.answers) has no way out.
         return cls(
             actionId=action.id,
             name=action.name,
             description=action.description,
             points=action.points,
             repeat=action.repeat,  # type: ignore[arg-type]  # the catalog loader checks it
+            verification=action.verification,  # type: ignore[arg-type]  # likewise
+            questions=list(action.questions),
         )
 
 
@@ -122,9 +138,12 @@ class MeResponse(BaseModel):
     (
         400,
         "`VALIDATION_ERROR` (a malformed body, or `data` over 4 KiB), `INVALID_ACTION` (no such "
-        "action, or retired) or `ALREADY_COMPLETED` (carries the original completion).",
+        "action, or retired), `ALREADY_COMPLETED` (carries the original completion) or "
+        "`VERIFICATION_FAILED` (the quiz answers or the receipt did not hold; `reason` says "
+        "why, e.g. `answers_wrong`, `receipt_expired`, `receipt_reused`).",
     ),
     _SIGNED_IN,
+    (403, "`SERVER_ONLY_ACTION`: only the game server can award this action."),
     413,
     415,
     (429, "`RATE_LIMIT_EXCEEDED`: over the per-user limit of score updates per minute."),
@@ -136,7 +155,8 @@ class MeResponse(BaseModel):
     ),
 )
 async def complete(data: CompleteRequest, identity: Identity) -> CompleteResponse:
-    """Complete an action; the server decides the points (10 per minute per user)."""
+    """Complete an action; the server decides the points (10 per minute per user) and checks
+    the proof the action's `verification` asks for."""
     completion = await complete_flow.complete(services(), identity, data.actionId, data.data)
     return CompleteResponse.of(completion)
 

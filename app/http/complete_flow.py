@@ -41,9 +41,11 @@ async def complete(
     return await complete_action(
         identity=identity,
         action_id=action_id,
+        data=data,
         store=svc.completions,
         catalog=svc.catalog,
         gate=svc.limiter,
         ranking=svc.leaderboard,
+        issuers=svc.issuers,
         limit_per_minute=svc.settings.rate_limit_per_minute,
     )

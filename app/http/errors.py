@@ -24,10 +24,12 @@ from app.core.errors import (
     DomainError,
     InvalidInput,
     RateLimited,
+    ServerOnlyAction,
     TokenExpired,
     Unauthorized,
     UnknownAction,
     UsernameTaken,
+    VerificationFailed,
 )
 
 log = logging.getLogger(__name__)
@@ -82,6 +84,8 @@ class ErrorDetail(BaseModel):
     fields: list[FieldProblem] | None = None
     # VALIDATION_ERROR for a body that is too large: the limit in bytes
     limit: int | None = None
+    # VERIFICATION_FAILED: why the proof did not hold (a stable code, docs/api.md)
+    reason: str | None = None
 
 
 class ErrorBody(BaseModel):
@@ -108,6 +112,8 @@ DOMAIN_STATUS: dict[type[DomainError], int] = {
     BoardNotFound: 404,
     NotRanked: 404,
     UserNotFound: 404,
+    VerificationFailed: 400,
+    ServerOnlyAction: 403,
 }
 
 

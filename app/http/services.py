@@ -24,6 +24,7 @@ from app.db.accounts import PgAccounts
 from app.db.actions import refresh_catalog
 from app.db.boards import PgBoards, refresh_boards
 from app.db.completions import PgCompletions
+from app.db.issuers import PgIssuers
 from app.db.pool import DbTimeouts, create_pool
 from app.db.pool import keep_session as keep_session  # perf/ imports it from here
 from app.db.profiles import PgProfiles
@@ -76,6 +77,7 @@ class Services:
     _subscriber_redis: Redis
     _gate_redis: Redis
     _periodic: Periodic
+    issuers: PgIssuers  # receipt issuers, looked up per receipt (a revocation counts at once)
 
     @classmethod
     async def start(cls, settings: Settings) -> Services:
@@ -196,6 +198,7 @@ class Services:
             _subscriber_redis=subscriber_redis,
             _gate_redis=gate_redis,
             _periodic=Periodic(),
+            issuers=PgIssuers(pool),
         )
         services.subscription.start()
         live.start()

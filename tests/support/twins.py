@@ -17,6 +17,7 @@ from app.core.errors import AccountGone, UsernameTaken
 from app.core.ports import (
     Committed,
     CompletionRecord,
+    Issuer,
     PriorCompletion,
     Ranks,
     RateScope,
@@ -24,6 +25,7 @@ from app.core.ports import (
     StoredLogin,
 )
 from app.core.tokens import Identity
+from app.core.verification import receipt_reused
 from app.redis.rate_gate import LocalSlidingWindow
 
 _START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -44,6 +46,7 @@ class MemoryDatabase:
     users: dict[str, _User] = field(default_factory=dict)
     active_actions: dict[str, int] = field(default_factory=dict)  # id -> points
     history: dict[tuple[str, str], CompletionRecord] = field(default_factory=dict)
+    receipt_jtis: set[str] = field(default_factory=set)  # receipts spent (unique, like the index)
     _clock: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def add_user(self, username: str) -> Identity:
@@ -61,13 +64,19 @@ class MemoryCompletions:
     def __init__(self, db: MemoryDatabase) -> None:
         self.db = db
 
-    async def commit(self, user_id: str, action_id: str) -> Committed | None:
+    async def commit(
+        self, user_id: str, action_id: str, receipt_jti: str | None = None
+    ) -> Committed | None:
         points = self.db.active_actions.get(action_id)
         if points is None or (user_id, action_id) in self.db.history:
             return None
         user = self.db.users.get(user_id)
         if user is None:
             raise AccountGone()
+        if receipt_jti is not None:
+            if receipt_jti in self.db.receipt_jtis:
+                raise receipt_reused()  # the unique index's answer
+            self.db.receipt_jtis.add(receipt_jti)
         now = self.db.tick()
         self.db.history[(user_id, action_id)] = CompletionRecord(action_id, now, points)
         user.score += points
@@ -79,6 +88,9 @@ class MemoryCompletions:
         return (
             None if record is None else PriorCompletion(record.completed_at, record.points_earned)
         )
+
+    async def receipt_used(self, receipt_jti: str) -> bool:
+        return receipt_jti in self.db.receipt_jtis
 
     async def action_is_active(self, action_id: str) -> bool:
         return action_id in self.db.active_actions
@@ -173,3 +185,22 @@ class MemoryAccounts:
             return None
         token["used"] = True
         return self.db.users[str(token["user"])].identity, str(token["family"])
+
+
+class MemoryIssuers:
+    """The IssuerDirectory port: issuers by name, revoked ones kept."""
+
+    def __init__(self) -> None:
+        self.issuers: dict[str, Issuer] = {}
+        self.lookups = 0
+
+    def add(self, name: str, secret: str) -> Issuer:
+        self.issuers[name] = Issuer(name, secret)
+        return self.issuers[name]
+
+    def revoke(self, name: str) -> None:
+        self.issuers[name] = Issuer(name, self.issuers[name].secret, revoked=True)
+
+    async def find(self, name: str) -> Issuer | None:
+        self.lookups += 1
+        return self.issuers.get(name)

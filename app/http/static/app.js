@@ -20,6 +20,10 @@ const CLOSE = {
 };
 
 const $ = (id) => document.getElementById(id);
+// Actions a game server proves (a signed receipt) or awards itself: the page shows them as
+// "earned in game" and never offers to complete them.
+const EARNED_IN_GAME = new Set(["receipt", "server"]);
+const LOGOUT_WAIT_MS = 5000; // the page returns to the login form by then, whatever the answer
 
 const state = {
   accessToken: null,
@@ -44,6 +48,7 @@ const state = {
   rateLimitTimer: null,
   completions: new Map(),
   actions: [],
+  quizAction: null, // the quiz open in the quiz form
 };
 
 // ---------------------------------------------------------------- API calls
@@ -640,6 +645,7 @@ function signOut(reason = "") {
   $("signed-out").hidden = false;
   $("around-me").hidden = true;
   $("auth-message").textContent = reason;
+  closeQuiz();
   connectLive();
   if (state.board) renderBoard(null, state.board.users);
 }
@@ -672,20 +678,44 @@ function renderActions() {
   list.replaceChildren(
     ...state.actions.map((action) => {
       const item = document.createElement("li");
-      const button = document.createElement("button");
-      button.type = "button";
-      button.dataset.actionId = action.actionId;
       const done = state.completions.get(action.actionId);
       const label = document.createElement("span");
       label.textContent = action.name;
       const points = document.createElement("span");
       points.className = "points";
       points.textContent = done ? (action.repeat === "daily" ? "✓ Done today" : "✓ Done") : `+${action.points}`;
+      if (EARNED_IN_GAME.has(action.verification)) {
+        // Not a button: only the game (its server) can award it.
+        const earned = document.createElement("div");
+        earned.className = "earned";
+        earned.dataset.actionId = action.actionId;
+        const kind = document.createElement("span");
+        kind.className = "kind";
+        kind.textContent = "earned in game";
+        label.append(" ", kind);
+        earned.append(label, points);
+        if (done) earned.classList.add("done");
+        earned.title = action.description || action.name;
+        item.append(earned);
+        return item;
+      }
+      const button = document.createElement("button");
+      button.type = "button";
+      button.dataset.actionId = action.actionId;
+      if (action.verification === "quiz") {
+        const kind = document.createElement("span");
+        kind.className = "kind";
+        kind.textContent = "quiz";
+        label.append(" ", kind);
+        button.setAttribute("aria-haspopup", "dialog");
+      }
       button.append(label, points);
       button.disabled = Boolean(done) || Boolean(state.rateLimitTimer);
       if (done) button.classList.add("done");
       button.title = action.description || action.name;
-      button.addEventListener("click", () => completeAction(action, button));
+      button.addEventListener("click", () =>
+        action.verification === "quiz" ? openQuiz(action) : completeAction(action, button),
+      );
       item.append(button);
       return item;
     }),
@@ -693,11 +723,16 @@ function renderActions() {
   if (focused) list.querySelector(`button[data-action-id="${CSS.escape(focused)}"]`)?.focus();
 }
 
-async function completeAction(action, button) {
+// Completes the action (with the proof its verification asks for, in `data`); returns the
+// error code when it was refused, else null.
+async function completeAction(action, button, data) {
   const message = $("action-message");
-  button.disabled = true;
+  if (button) button.disabled = true;
+  const body = { actionId: action.actionId };
+  if (data !== undefined) body.data = data;
+  let refused = null;
   try {
-    const result = await authed("/api/action/complete", { method: "POST", body: { actionId: action.actionId } });
+    const result = await authed("/api/action/complete", { method: "POST", body });
     state.completions.set(action.actionId, { actionId: action.actionId, pointsEarned: result.pointsEarned });
     renderStanding(result.newScore, result.rank);
     message.dataset.kind = "success";
@@ -706,6 +741,7 @@ async function completeAction(action, button) {
     if (state.board) refreshAroundMe(state.board);
     refreshTotal(true); // one more ranked player, perhaps, though the top 10 did not move
   } catch (error) {
+    refused = error.code;
     message.dataset.kind = "error";
     if (error.code === "ALREADY_COMPLETED") {
       state.completions.set(action.actionId, error.details);
@@ -716,11 +752,106 @@ async function completeAction(action, button) {
     } else if (error.code === "INVALID_ACTION") {
       message.textContent = `“${action.name}” is no longer available.`;
       await loadActions().catch(() => {});
+    } else if (error.code === "VERIFICATION_FAILED" && action.verification === "quiz") {
+      message.textContent = `Not quite: some answers to “${action.name}” are wrong.`;
+    } else if (error.code === "SERVER_ONLY_ACTION") {
+      message.textContent = `“${action.name}” is earned in game.`;
+      await loadActions().catch(() => {}); // the catalog changed: show it as such
     } else if (error.status !== 401) {
       message.textContent = error.message;
     }
   }
   renderActions(); // disabled everywhere while a rate-limit countdown runs
+  return refused;
+}
+
+// ---------------------------------------------------------------- quizzes
+
+function openQuiz(action) {
+  state.quizAction = action;
+  $("quiz-title").textContent = action.name;
+  $("quiz-message").textContent = "";
+  $("quiz-submit").disabled = false;
+  $("quiz-questions").replaceChildren(
+    ...action.questions.flatMap((question, index) => {
+      const label = document.createElement("label");
+      label.htmlFor = `quiz-answer-${index}`;
+      label.textContent = question;
+      const input = document.createElement("input");
+      input.id = `quiz-answer-${index}`;
+      input.name = "answer";
+      input.autocomplete = "off";
+      input.maxLength = 200;
+      input.required = true;
+      return [label, input];
+    }),
+  );
+  const dialog = $("quiz");
+  if (!dialog.open) dialog.showModal();
+  $("quiz-answer-0")?.focus();
+}
+
+async function onQuizSubmit(event) {
+  event.preventDefault();
+  const action = state.quizAction;
+  if (!action) return;
+  const inputs = [...$("quiz-questions").querySelectorAll("input")];
+  const answers = inputs.map((input) => input.value);
+  const blank = inputs.find((input) => !input.value.trim());
+  if (blank) {
+    $("quiz-message").textContent = "Answer every question.";
+    blank.focus();
+    return;
+  }
+  $("quiz-submit").disabled = true;
+  $("quiz-message").textContent = "Checking…";
+  const refused = await completeAction(action, null, { answers });
+  if (refused === "VERIFICATION_FAILED") {
+    // Stay open for another try (each try counts against the rate limit, as any completion).
+    $("quiz-message").textContent = "Not quite: at least one answer is wrong. Try again.";
+    $("quiz-submit").disabled = false;
+    inputs[0]?.focus();
+    return;
+  }
+  closeQuiz();
+}
+
+function closeQuiz() {
+  state.quizAction = null;
+  if ($("quiz").open) $("quiz").close();
+}
+
+// ---------------------------------------------------------------- logging out
+
+// A request that may fail or hang: the page goes on after it settles or after LOGOUT_WAIT_MS.
+function settleWithin(promise, ms) {
+  return Promise.race([promise.catch(() => {}), new Promise((resolve) => setTimeout(resolve, ms))]);
+}
+
+// "Log out": the server ends this session (its refresh-token family); the page returns to the
+// login form whatever the answer.
+async function logOut() {
+  const refreshToken = state.refreshToken;
+  setLogoutButtonsDisabled(true);
+  if (refreshToken) {
+    await settleWithin(request("/api/auth/logout", { method: "POST", body: { refreshToken } }), LOGOUT_WAIT_MS);
+  }
+  setLogoutButtonsDisabled(false);
+  signOut();
+}
+
+// "Log out everywhere": every session of this account ends, on every device.
+async function logOutEverywhere() {
+  setLogoutButtonsDisabled(true);
+  // authed(): an expired access token is refreshed first, so the request still counts.
+  await settleWithin(authed("/api/auth/logout-all", { method: "POST" }), LOGOUT_WAIT_MS);
+  setLogoutButtonsDisabled(false);
+  signOut("You have been logged out on every device.");
+}
+
+function setLogoutButtonsDisabled(disabled) {
+  $("logout-button").disabled = disabled;
+  $("logout-all-button").disabled = disabled;
 }
 
 // The countdown has its own line, so results of requests still in flight cannot hide it.
@@ -748,7 +879,10 @@ function startRateLimitCountdown(seconds) {
 
 async function start() {
   $("auth-form").addEventListener("submit", onAuthSubmit);
-  $("logout-button").addEventListener("click", () => signOut());
+  $("logout-button").addEventListener("click", logOut);
+  $("logout-all-button").addEventListener("click", logOutEverywhere);
+  $("quiz-form").addEventListener("submit", onQuizSubmit);
+  $("quiz-cancel").addEventListener("click", closeQuiz);
   $("board-tabs").addEventListener("keydown", onTabKey);
   $("period-select").addEventListener("change", onPeriodChange);
   $("profile-close").addEventListener("click", () => $("profile").close());
