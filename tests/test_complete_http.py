@@ -15,21 +15,28 @@ import asyncio
 import contextlib
 import logging
 import re
+import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
+import jwt
 import pytest
 
 from app.core.errors import CommitOutcomeUnknown, DatabaseUnavailable
 from app.core.settings import Settings
 from app.core.tokens import Identity, issue_access_token
 from app.db.accounts import ensure_user
+from app.db.actions import upsert_actions
+from app.db.issuers import create_issuer
 from app.edge import complete_http
 from app.edge.serve import front_factory, hypercorn_config
 from app.http.app import create_app
 from app.http.services import Services
+from tests.test_api_verification import SECRET as ISSUER_SECRET
+from tests.test_api_verification import VERIFIED_ACTIONS
 
 PATH = b"/api/action/complete"
 RATE = 3  # the per-minute limit in these tests: a 429 is three requests away
@@ -112,6 +119,25 @@ CASES = [
     Case("actionId too long", post(b'{"actionId": "' + b"a" * 65 + b'"}')),
     Case("data over 4 KiB", post(b'{"actionId": "quiz_a", "data": "' + b"a" * 5000 + b'"}')),
     Case("account gone", post(GOOD).replace(b"TOKEN", b"GONE")),
+    # Verified actions (app/core/verification.py).
+    Case(
+        "quiz, right answers",
+        post(b'{"actionId": "geo_quiz", "data": {"answers": [" paris", "SEVEN "]}}'),
+    ),
+    Case(
+        "quiz, wrong answers",
+        post(b'{"actionId": "geo_quiz", "data": {"answers": ["Lyon", "seven"]}}'),
+    ),
+    Case("quiz, no answers", post(b'{"actionId": "geo_quiz"}')),
+    Case("server-only action", post(b'{"actionId": "tournament_win"}')),
+    Case("receipt", post(b'{"actionId": "raid", "data": {"receipt": "RECEIPT"}}')),
+    Case(
+        "receipt reused",
+        post(b'{"actionId": "raid", "data": {"receipt": "RECEIPT"}}'),
+        before=(post(b'{"actionId": "raid", "data": {"receipt": "RECEIPT"}}'),),
+    ),
+    Case("receipt forged", post(b'{"actionId": "raid", "data": {"receipt": "FORGED"}}')),
+    Case("receipt missing", post(b'{"actionId": "raid", "data": {}}')),
     Case("commit outcome unknown", post(GOOD), fault="unknown"),
     Case("database unavailable", post(GOOD), fault="unavailable"),
     Case("database unreachable", post(GOOD), fault="unreachable"),
@@ -151,6 +177,12 @@ async def sides(
     monkeypatch: pytest.MonkeyPatch,
 ) -> AsyncIterator[Sides]:
     settings = settings.with_overrides(rate_limit_per_minute=RATE)
+    conn = await asyncpg.connect(database_url)
+    try:
+        await upsert_actions(conn, VERIFIED_ACTIONS)
+        await create_issuer(conn, "game-1", ISSUER_SECRET)
+    finally:
+        await conn.close()
     app = create_app(settings)
     await app.startup()
     loop = asyncio.get_running_loop()
@@ -215,12 +247,35 @@ async def new_player(sides: Sides, conn: asyncpg.Connection, name: str) -> Playe
     return Player(identity, token)
 
 
-def personal(request: bytes, player: Player, gone: Player, expired: str) -> bytes:
-    return (
-        request.replace(b"EXPIRED", expired.encode())
+def receipt(player: Player, secret: str) -> str:
+    now = int(time.time())
+    claims = {
+        "iss": "game-1",
+        "sub": player.identity.user_id,
+        "actionId": "raid",
+        "jti": str(uuid.uuid4()),
+        "iat": now,
+        "exp": now + 300,
+    }
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+def personal(request: bytes, player: Player, gone: Player, expired: str, token: str) -> bytes:
+    """The request for this side's player: placeholders replaced (and, in the body, its
+    Content-Length brought in line)."""
+    head, _, body = request.partition(b"\r\n\r\n")
+    head = (
+        head.replace(b"EXPIRED", expired.encode())
         .replace(b"GONE", gone.token.encode())
         .replace(b"TOKEN", player.token.encode())
     )
+    forged = receipt(player, "not-the-issuer-secret-" + "x" * 20)
+    new_body = body.replace(b"RECEIPT", token.encode()).replace(b"FORGED", forged.encode())
+    if new_body != body:
+        head = head.replace(
+            b"Content-Length: %d" % len(body), b"Content-Length: %d" % len(new_body)
+        )
+    return head + b"\r\n\r\n" + new_body
 
 
 def metric_samples(svc: Services) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -249,6 +304,7 @@ async def test_every_answer_is_quarts(sides: Sides, caplog: pytest.LogCaptureFix
     caplog.set_level(logging.INFO)
     conn = await asyncpg.connect(sides.database_url)
     differences: list[str] = []
+    seen_codes: set[tuple[int, bytes]] = set()
     try:
         for index, sent in enumerate(CASES):
             outcomes = {}
@@ -257,8 +313,11 @@ async def test_every_answer_is_quarts(sides: Sides, caplog: pytest.LogCaptureFix
                 gone = await new_player(sides, conn, f"g{index}_{side[0]}")
                 await conn.execute("DELETE FROM users WHERE id = $1", gone.identity.user_id)
                 expired = issue_access_token(player.identity, sides.settings.jwt_key, -120)
+                proof = receipt(player, ISSUER_SECRET)
                 if sent.before:
-                    await exchange(port, *(personal(r, player, gone, expired) for r in sent.before))
+                    await exchange(
+                        port, *(personal(r, player, gone, expired, proof) for r in sent.before)
+                    )
                 if sent.fault:
                     fault = FAULTS[sent.fault]
 
@@ -270,7 +329,9 @@ async def test_every_answer_is_quarts(sides: Sides, caplog: pytest.LogCaptureFix
                 caplog.clear()
                 metrics_before = metric_samples(sides.svc)
                 try:
-                    (answer,) = await exchange(port, personal(sent.request, player, gone, expired))
+                    (answer,) = await exchange(
+                        port, personal(sent.request, player, gone, expired, proof)
+                    )
                 finally:
                     vars(sides.svc.completions).pop("commit", None)
                 status, headers, body = answer
@@ -293,6 +354,8 @@ async def test_every_answer_is_quarts(sides: Sides, caplog: pytest.LogCaptureFix
                     logged,
                 )
                 if side == "front":
+                    code = re.search(rb'"code":"(\w+)"', body)
+                    seen_codes.add((status, code.group(1) if code else b""))
                     assert bool(sides.fast) == sent.fast, f"{sent.name}: fast path {sides.fast}"
             if outcomes["front"] != outcomes["reference"]:
                 differences.append(
@@ -302,6 +365,22 @@ async def test_every_answer_is_quarts(sides: Sides, caplog: pytest.LogCaptureFix
     finally:
         await conn.close()
     assert not differences, "\n".join(differences)
+    # Every answer the route can give was compared (the cases above reach each).
+    assert {
+        (200, b""),
+        (400, b"VALIDATION_ERROR"),
+        (400, b"INVALID_ACTION"),
+        (400, b"ALREADY_COMPLETED"),
+        (400, b"VERIFICATION_FAILED"),
+        (401, b"UNAUTHORIZED"),
+        (401, b"TOKEN_EXPIRED"),
+        (403, b"SERVER_ONLY_ACTION"),
+        (413, b"VALIDATION_ERROR"),
+        (415, b"VALIDATION_ERROR"),
+        (429, b"RATE_LIMIT_EXCEEDED"),
+        (500, b"INTERNAL_SERVER_ERROR"),
+        (503, b"COMMIT_OUTCOME_UNKNOWN"),
+    } <= seen_codes, seen_codes
 
 
 async def test_pipelined_completions_answer_in_order(sides: Sides) -> None:
