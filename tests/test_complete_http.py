@@ -70,6 +70,7 @@ class Case:
     fast: bool = True  # the fast path answers it (else Hypercorn must)
     before: tuple[bytes, ...] = ()  # sent first on the same side, answers not compared
     fault: str = ""  # a failure the store raises during this case (both sides)
+    account: str = ""  # "banned" or "ended": what happens to the player's account first
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,9 @@ CASES = [
     Case("actionId too long", post(b'{"actionId": "' + b"a" * 65 + b'"}')),
     Case("data over 4 KiB", post(b'{"actionId": "quiz_a", "data": "' + b"a" * 5000 + b'"}')),
     Case("account gone", post(GOOD).replace(b"TOKEN", b"GONE")),
+    Case("account banned", post(GOOD), account="banned"),
+    Case("account banned, body in a later write", post(GOOD)[:-5], account="banned", fast=False),
+    Case("sessions ended", post(GOOD), account="ended"),
     # Verified actions (app/core/verification.py).
     Case(
         "quiz, right answers",
@@ -314,6 +318,10 @@ async def test_every_answer_is_quarts(sides: Sides, caplog: pytest.LogCaptureFix
                 await conn.execute("DELETE FROM users WHERE id = $1", gone.identity.user_id)
                 expired = issue_access_token(player.identity, sides.settings.jwt_key, -120)
                 proof = receipt(player, ISSUER_SECRET)
+                if sent.account == "banned":
+                    assert await sides.svc.sessions.ban(player.identity.user_id)
+                elif sent.account == "ended":
+                    await sides.svc.sessions.end_all(player.identity.user_id)
                 if sent.before:
                     await exchange(
                         port, *(personal(r, player, gone, expired, proof) for r in sent.before)
@@ -374,6 +382,7 @@ async def test_every_answer_is_quarts(sides: Sides, caplog: pytest.LogCaptureFix
         (400, b"VERIFICATION_FAILED"),
         (401, b"UNAUTHORIZED"),
         (401, b"TOKEN_EXPIRED"),
+        (403, b"ACCOUNT_BANNED"),
         (403, b"SERVER_ONLY_ACTION"),
         (413, b"VALIDATION_ERROR"),
         (415, b"VALIDATION_ERROR"),
@@ -405,3 +414,25 @@ async def test_pipelined_completions_answer_in_order(sides: Sides) -> None:
     assert statuses == [b"200", b"200", b"400", b"200"]
     assert received.count(b'"newScore":10') == 1 and received.count(b'"newScore":20') == 1
     assert b"ALREADY_COMPLETED" in received
+
+
+async def test_a_body_in_a_later_write_is_waited_for_on_the_fast_path(sides: Sides) -> None:
+    conn = await asyncpg.connect(sides.database_url)
+    try:
+        player = await new_player(sides, conn, "split_body")
+    finally:
+        await conn.close()
+    request = post(GOOD, token=player.token)
+    reader, writer = await asyncio.open_connection("127.0.0.1", sides.front)
+    sides.fast.clear()
+    writer.write(request[:-7])
+    await writer.drain()
+    # Shaping the input: the rest must arrive as a segment of its own.
+    await asyncio.sleep(0.1)
+    writer.write(request[-7:])
+    await writer.drain()
+    async with asyncio.timeout(10):
+        head = await reader.readuntil(b"\r\n\r\n")
+    writer.close()
+    assert head.startswith(b"HTTP/1.1 200 ")
+    assert sides.fast == [GOOD]

@@ -12,12 +12,12 @@ import pytest
 # Every operation, and every status it can answer with.
 STATUSES = {
     ("post", "/api/auth/register"): {201, 400, 409, 413, 415, 500},
-    ("post", "/api/auth/login"): {200, 400, 401, 413, 415, 429, 500},
-    ("post", "/api/auth/refresh"): {200, 400, 401, 413, 415, 500},
+    ("post", "/api/auth/login"): {200, 400, 401, 403, 413, 415, 429, 500},
+    ("post", "/api/auth/refresh"): {200, 400, 401, 403, 413, 415, 500},
     ("post", "/api/action/complete"): {200, 400, 401, 403, 413, 415, 429, 500, 503},
     ("get", "/api/actions"): {200},
-    ("get", "/api/me"): {200, 401, 500},
-    ("get", "/api/leaderboard"): {200, 304, 400, 401, 404, 500},
+    ("get", "/api/me"): {200, 401, 403, 500},
+    ("get", "/api/leaderboard"): {200, 304, 400, 401, 403, 404, 500},
     ("get", "/api/boards"): {200},
     ("get", "/api/boards/{boardId}/periods"): {200, 400, 404, 500},
     ("get", "/api/users/{userId}"): {200, 400, 404, 500},
@@ -26,6 +26,8 @@ STATUSES = {
     ("get", "/metrics"): {200},
     ("get", "/"): {200},
     ("get", "/static/{name}"): {200, 404},
+    ("post", "/api/auth/logout"): {204, 400, 413, 415, 500},
+    ("post", "/api/auth/logout-all"): {204, 401, 403, 500},
 }
 ERROR_SCHEMA = {"$ref": "#/components/schemas/ErrorBody"}
 

@@ -12,7 +12,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 
-from app.core.errors import InvalidInput, RateLimited, Unauthorized
+from app.core.errors import AccountBanned, InvalidInput, RateLimited, Unauthorized
 from app.core.passwords import Passwords
 from app.core.ports import AccountStore, RateGate, RateScope, retry_after_seconds
 from app.core.settings import Settings
@@ -80,6 +80,8 @@ async def login(
     # Verify even for an unknown user (against no hash), so timing does not tell who exists.
     if not await passwords.verify(stored_hash, password) or stored is None:
         raise Unauthorized("Wrong username or password.")
+    if stored.banned:
+        raise AccountBanned()  # only to whoever knows the password
     return await issue_pair(accounts, settings, stored.identity, family=str(uuid.uuid4()))
 
 
@@ -91,6 +93,13 @@ async def refresh(accounts: AccountStore, settings: Settings, refresh_token: str
         raise Unauthorized("The refresh token is invalid, expired or already used; log in again.")
     identity, family = used
     return await issue_pair(accounts, settings, identity, family=family)
+
+
+def refresh_digest(refresh_token: str) -> bytes | None:
+    """How a refresh token is stored; None for one that cannot be valid (too long)."""
+    if not refresh_token or len(refresh_token) > 200:
+        return None
+    return _digest(refresh_token)
 
 
 async def issue_pair(

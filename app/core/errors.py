@@ -137,3 +137,39 @@ class ServerOnlyAction(DomainError):
             "from a client.",
             actionId=action_id,
         )
+
+
+class SessionEnded(Unauthorized):
+    """The token was issued before its user's sessions were ended (logout everywhere)."""
+
+    def __init__(self) -> None:
+        super().__init__("This session has ended; log in again.")
+
+
+class AccountBanned(DomainError):
+    """The account is banned: no login, no refresh, no scoring, no live updates."""
+
+    code = "ACCOUNT_BANNED"
+
+    def __init__(self) -> None:
+        super().__init__("This account is banned.")
+
+
+class MissingScope(DomainError):
+    """Valid credentials that are not allowed to do this (an API key without the scope)."""
+
+    code = "FORBIDDEN"
+
+    def __init__(self, scope: str) -> None:
+        super().__init__(f"This API key lacks the {scope!r} scope.", scope=scope)
+
+
+class IdempotencyKeyReused(DomainError):
+    """An idempotency key already used with a different request."""
+
+    code = "IDEMPOTENCY_KEY_REUSED"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This idempotencyKey was already used with a different request; use a new key."
+        )

@@ -23,6 +23,7 @@ class RateScope(StrEnum):
     SCORE_UPDATE = "score-update"  # subject: user id
     LOGIN_USER = "login-user"  # subject: the username tried
     LOGIN_CLIENT = "login-client"  # subject: the client address
+    API_KEY = "api-key"  # subject: the API key's id (server awards)
 
 
 class RateVerdict(Protocol):
@@ -144,6 +145,7 @@ class StandingsStore(Protocol):
 class StoredLogin:
     identity: Identity
     password_hash: str | None
+    banned: bool = False
 
 
 class AccountStore(Protocol):

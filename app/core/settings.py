@@ -102,6 +102,11 @@ class Settings(BaseSettings):
     # POST /api/action/complete answered on the front's lean path (app/edge/complete_http.py);
     # off: through Quart, as before (the benchmarks compare the two).
     complete_fast_path: bool = True
+    # Ended sessions (bans, deletions, logout everywhere) are also read from PostgreSQL this
+    # often, besides the immediate message: the bound on how late a node can learn of one.
+    session_poll_seconds: float = Field(1.0, gt=0, le=5)
+    # Server awards (POST /api/server/awards) per API key per rate-limit window.
+    api_key_awards_per_minute: int = Field(1000, ge=1, le=1_000_000)
 
     @classmethod
     def settings_customise_sources(

@@ -24,14 +24,30 @@ class Identity:
     username: str
 
 
+@dataclass(frozen=True)
+class VerifiedToken:
+    """A valid access token: whose it is and when it was issued (ms since the epoch), which
+    the session guard compares with the moment the user's sessions were ended."""
+
+    identity: Identity
+    issued_ms: int
+
+
+# The issue time in milliseconds: `iat` counts whole seconds, and a session ended and a new
+# login within the same second must still be told apart.
+ISSUED_MS_CLAIM = "iat_ms"
+
+
 def issue_access_token(identity: Identity, secret: str, ttl_seconds: int) -> str:
-    now = int(time.time())
+    now_ms = time.time_ns() // 1_000_000
+    now = now_ms // 1000
     claims = {
         "sub": identity.user_id,
         "username": identity.username,
         "iss": ISSUER,
         "typ": "access",
         "iat": now,
+        ISSUED_MS_CLAIM: now_ms,
         "exp": now + ttl_seconds,
     }
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
@@ -39,6 +55,11 @@ def issue_access_token(identity: Identity, secret: str, ttl_seconds: int) -> str
 
 def verify_access_token(token: str, secret: str) -> Identity:
     """The identity in a valid token; TokenExpired or Unauthorized otherwise."""
+    return verify_access_claims(token, secret).identity
+
+
+def verify_access_claims(token: str, secret: str) -> VerifiedToken:
+    """A valid token's identity and issue time; TokenExpired or Unauthorized otherwise."""
     if not token or len(token) > 4096:
         raise Unauthorized()
     try:
@@ -55,7 +76,16 @@ def verify_access_token(token: str, secret: str) -> Identity:
         raise TokenExpired() from None
     except jwt.PyJWTError:
         raise Unauthorized("The access token is invalid.") from None
-    return _identity(claims)
+    return VerifiedToken(_identity(claims), _issued_ms(claims))
+
+
+def _issued_ms(claims: dict[str, object]) -> int:
+    issued_ms, issued = claims.get(ISSUED_MS_CLAIM), claims.get("iat")
+    if isinstance(issued_ms, int) and not isinstance(issued_ms, bool):
+        return issued_ms
+    # A token without it (issued before it existed): the start of its second, so a session
+    # ended later in that second refuses it.
+    return int(issued) * 1000 if isinstance(issued, int | float) else 0
 
 
 def _identity(claims: dict[str, object]) -> Identity:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncpg
 
 from app.core.accounts import check_username
-from app.core.errors import UsernameTaken
+from app.core.errors import AccountBanned, UsernameTaken
 from app.core.ports import StoredLogin
 from app.core.tokens import Identity
 
@@ -26,7 +26,12 @@ UPDATE refresh_tokens t SET used_at = now()
   FROM users u
  WHERE t.token_hash = $1 AND u.id = t.user_id
    AND t.used_at IS NULL AND NOT t.revoked AND t.expires_at > now()
-RETURNING t.user_id::text, t.family::text, u.username
+RETURNING t.user_id::text, t.family::text, u.username, u.banned_at IS NOT NULL AS banned
+"""
+
+BANNED_HOLDER_SQL = """
+SELECT EXISTS (SELECT FROM refresh_tokens t JOIN users u ON u.id = t.user_id
+                WHERE t.token_hash = $1 AND u.banned_at IS NOT NULL)
 """
 
 REVOKE_REUSED_FAMILY_SQL = """
@@ -70,12 +75,15 @@ class PgAccounts:
 
     async def find_login(self, username: str) -> StoredLogin | None:
         row = await self._pool.fetchrow(
-            "SELECT id::text, username, password_hash FROM users WHERE lower(username) = lower($1)",
+            "SELECT id::text, username, password_hash, banned_at IS NOT NULL AS banned"
+            " FROM users WHERE lower(username) = lower($1)",
             username,
         )
         if row is None:
             return None
-        return StoredLogin(Identity(row["id"], row["username"]), row["password_hash"])
+        return StoredLogin(
+            Identity(row["id"], row["username"]), row["password_hash"], row["banned"]
+        )
 
     async def add_refresh_token(
         self, digest: bytes, user_id: str, family: str, ttl_seconds: int
@@ -85,8 +93,12 @@ class PgAccounts:
     async def use_refresh_token(self, digest: bytes) -> tuple[Identity, str] | None:
         async with self._pool.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(USE_REFRESH_SQL, digest)
+            if row is None and await conn.fetchval(BANNED_HOLDER_SQL, digest):
+                raise AccountBanned()  # a ban revoked it: say why
             if row is None:
                 # A used token presented again means a copy is in other hands: end the family.
                 await conn.execute(REVOKE_REUSED_FAMILY_SQL, digest)
                 return None
+            if row["banned"]:
+                raise AccountBanned()  # rolls back: the token is not spent
         return Identity(row["user_id"], row["username"]), row["family"]

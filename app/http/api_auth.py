@@ -6,13 +6,13 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StrictStr
 from quart import Blueprint
-from quart_schema import tag, validate_request, validate_response
+from quart_schema import security_scheme, tag, validate_request, validate_response
 
 from app.core import accounts
 from app.core.accounts import TokenPair
 from app.core.tokens import Identity
-from app.http.openapi import errors
-from app.http.request import client_address, services
+from app.http.openapi import errors, raw_response
+from app.http.request import BANNED, client_address, requires_identity, services
 
 blueprint = Blueprint("auth", __name__, url_prefix="/api/auth")
 
@@ -106,6 +106,7 @@ async def register(data: Registration) -> tuple[Account, int]:
 @errors(
     400,
     (401, "`UNAUTHORIZED`: wrong username or password (the same answer for both)."),
+    (403, "`ACCOUNT_BANNED`: the password is right but the account is banned."),
     413,
     415,
     (429, "`RATE_LIMIT_EXCEEDED`: too many attempts for this username or from this client."),
@@ -134,6 +135,7 @@ async def login(data: Credentials) -> Tokens:
     400,
     (401, "`UNAUTHORIZED`: the refresh token is unknown, expired or already used."),
     413,
+    (403, BANNED),
     415,
     500,
 )
@@ -142,3 +144,35 @@ async def refresh(data: RefreshRequest) -> Tokens:
     svc = services()
     pair = await accounts.refresh(svc.accounts, svc.settings, data.refreshToken)
     return Tokens.of(pair)
+
+
+@blueprint.post("/logout")
+@tag(["auth"])
+@validate_request(RefreshRequest)
+@raw_response(204, "The session is over: its refresh token (and every rotation of it) is revoked.")
+@errors(400, 413, 415, 500)
+async def logout(data: RefreshRequest) -> tuple[str, int]:
+    """End this session: revoke the refresh token's whole family. An unknown, used or
+    already revoked token is answered 204 too (logging out twice is harmless). The access
+    token stays valid until it expires (at most 15 min); to refuse it at once, use
+    `/api/auth/logout-all`."""
+    digest = accounts.refresh_digest(data.refreshToken)
+    if digest is not None:
+        await services().sessions.logout(digest)
+    return "", 204
+
+
+@blueprint.post("/logout-all")
+@tag(["auth"])
+@security_scheme([{"bearer": []}])
+@requires_identity
+@raw_response(
+    204,
+    "Every session of the user is over: all refresh tokens revoked, every access token "
+    "issued until now refused, every live socket closed (4006) on every server.",
+)
+@errors((401, "`UNAUTHORIZED` (no valid access token) or `TOKEN_EXPIRED`."), 500)
+async def logout_all(identity: Identity) -> tuple[str, int]:
+    """Log out everywhere: on every device and server, within a second."""
+    await services().sessions.end_all(identity.user_id)
+    return "", 204

@@ -138,6 +138,7 @@ class LeaderboardResponse(
         "(a cursor of another board or period too); `field` names it.",
     ),
     (401, "`UNAUTHORIZED` or `TOKEN_EXPIRED`: `around=me` without a valid access token."),
+    (403, "`ACCOUNT_BANNED`: `around=me` with the token of a banned account."),
     (
         404,
         "`BOARD_NOT_FOUND` (no such board) or `NOT_RANKED` (the player has no points there; "

@@ -12,22 +12,22 @@ import orjson
 from pydantic import JsonValue
 
 from app.core.scoring import Completion, complete_action
-from app.core.tokens import Identity, verify_access_token
+from app.core.sessions import bearer_token
+from app.core.tokens import Identity
 from app.http.errors import validation_error
-from app.http.request import bearer_token
 from app.http.services import Services
 
 
 async def identify(svc: Services, authorization: str | None) -> Identity:
-    """The caller of a request with this ``Authorization`` header (Unauthorized,
-    TokenExpired otherwise): what ``requires_identity`` does for a Quart route."""
-    return identify_now(svc, authorization)
+    """The caller of a request with this ``Authorization`` header, through the account guard
+    (app/core/sessions.py): what ``requires_identity`` does for a Quart route."""
+    return await svc.sessions.guard.authenticate(authorization)
 
 
 def identify_now(svc: Services, authorization: str | None) -> Identity:
-    """The part of ``identify`` that needs no round trip (the token's own checks): the edge
-    asks it before waiting for a body the route would never read."""
-    return verify_access_token(bearer_token(authorization), svc.settings.jwt_key)
+    """``identify`` without awaiting (the guard does no I/O): the edge asks it before waiting
+    for a body the route would never read."""
+    return svc.sessions.guard.verify(bearer_token(authorization)).identity
 
 
 async def complete(

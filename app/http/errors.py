@@ -18,11 +18,14 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTo
 
 from app.core.board_reads import BoardNotFound, NotRanked, UserNotFound
 from app.core.errors import (
+    AccountBanned,
     AlreadyCompleted,
     CommitOutcomeUnknown,
     DatabaseUnavailable,
     DomainError,
+    IdempotencyKeyReused,
     InvalidInput,
+    MissingScope,
     RateLimited,
     ServerOnlyAction,
     TokenExpired,
@@ -114,6 +117,9 @@ DOMAIN_STATUS: dict[type[DomainError], int] = {
     UserNotFound: 404,
     VerificationFailed: 400,
     ServerOnlyAction: 403,
+    AccountBanned: 403,
+    MissingScope: 403,
+    IdempotencyKeyReused: 409,
 }
 
 

@@ -9,8 +9,9 @@ from typing import Any, TypeVar
 from quart import current_app, request
 
 from app.core.client_ip import client_ip
-from app.core.errors import Unauthorized
-from app.core.tokens import Identity, verify_access_token
+from app.core.sessions import bearer_token as bearer_token  # tests import it from here
+from app.core.tokens import Identity
+from app.http.openapi import errors
 from app.http.services import Services
 
 
@@ -23,19 +24,11 @@ R = TypeVar("R")
 
 
 def authenticate() -> Identity:
-    """The caller's identity from ``Authorization: Bearer``; Unauthorized otherwise."""
+    """The caller's identity from ``Authorization: Bearer``, through the account guard
+    (app/core/sessions.py): Unauthorized, TokenExpired, SessionEnded, AccountGone or
+    AccountBanned otherwise. The same check as every other surface, and no I/O."""
     token = bearer_token(request.headers.get("Authorization"))
-    return verify_access_token(token, services().settings.jwt_key)
-
-
-def bearer_token(header: str | None) -> str:
-    """The token in an ``Authorization: Bearer ...`` header."""
-    if not header:
-        raise Unauthorized()
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthorized("Use the header `Authorization: Bearer <token>`.")
-    return token.strip()
+    return services().sessions.guard.verify(token).identity
 
 
 def requires_identity(handler: Callable[..., Awaitable[R]]) -> Callable[..., Awaitable[R]]:
@@ -46,7 +39,12 @@ def requires_identity(handler: Callable[..., Awaitable[R]]) -> Callable[..., Awa
     async def wrapper(*args: Any, **kwargs: Any) -> R:
         return await handler(*args, identity=authenticate(), **kwargs)
 
+    # Every signed-in route can meet a banned account (the guard says so before anything).
+    errors((403, BANNED))(wrapper)
     return wrapper
+
+
+BANNED = "`ACCOUNT_BANNED`: the account is banned."
 
 
 def client_address() -> str:

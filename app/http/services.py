@@ -19,6 +19,7 @@ from app.core.board_reads import BoardCatalog, database_top
 from app.core.catalog import Catalog
 from app.core.passwords import Passwords
 from app.core.periodic import Periodic
+from app.core.sessions import SessionGuard, Sessions
 from app.core.settings import Settings
 from app.db.accounts import PgAccounts
 from app.db.actions import refresh_catalog
@@ -28,6 +29,7 @@ from app.db.issuers import PgIssuers
 from app.db.pool import DbTimeouts, create_pool
 from app.db.pool import keep_session as keep_session  # perf/ imports it from here
 from app.db.profiles import PgProfiles
+from app.db.sessions import PgSessions
 from app.db.standings import PgStandings
 from app.live.node import LiveNode
 from app.obs.metrics import Metrics
@@ -40,6 +42,7 @@ from app.redis.live_registry import Registry
 from app.redis.ranking_cache import LeaderboardCache
 from app.redis.rate_gate import RateLimiter
 from app.redis.scripts import Scripts
+from app.redis.sessions_bus import RedisRevocationBus
 from app.repair.job import ReconcileJob, reconcile_job
 from app.repair.rollover import Rollover
 
@@ -78,6 +81,7 @@ class Services:
     _gate_redis: Redis
     _periodic: Periodic
     issuers: PgIssuers  # receipt issuers, looked up per receipt (a revocation counts at once)
+    sessions: Sessions  # the account guard and ending sessions (app/core/sessions.py)
 
     @classmethod
     async def start(cls, settings: Settings) -> Services:
@@ -136,7 +140,20 @@ class Services:
             all_time=leaderboard.snapshot,
             database_top=lambda board_id, period: database_top(boards_db, board_id, period),
         )
-        live = LiveNode(settings, boards, registry, board_cache.snapshot, board_cache.is_live)
+        sessions_bus = RedisRevocationBus(redis, keys)
+        sessions = Sessions(
+            SessionGuard(settings.jwt_key, settings.access_token_ttl_seconds),
+            PgSessions(pool),
+            sessions_bus,
+        )
+        live = LiveNode(
+            settings,
+            boards,
+            registry,
+            board_cache.snapshot,
+            board_cache.is_live,
+            sessions.guard,
+        )
         rollover = Rollover(
             redis=redis,
             scripts=scripts,
@@ -190,7 +207,14 @@ class Services:
             rollover=rollover,
             passwords=Passwords(settings.password_time_cost, settings.password_memory_kib),
             subscription=Subscription(
-                subscriber_redis, keys, boards, health, {registry.control_channel: live.on_control}
+                subscriber_redis,
+                keys,
+                boards,
+                health,
+                {
+                    registry.control_channel: live.on_control,
+                    sessions_bus.channel: sessions.guard.learn_message,
+                },
             ),
             live=live,
             metrics=metrics,
@@ -199,7 +223,9 @@ class Services:
             _gate_redis=gate_redis,
             _periodic=Periodic(),
             issuers=PgIssuers(pool),
+            sessions=sessions,
         )
+        await _first_sessions_poll(sessions)
         services.subscription.start()
         live.start()
         services.reconcile.start()
@@ -217,6 +243,7 @@ class Services:
             lambda: refresh_boards(board_catalog, pool),
             name="boards-refresh",
         )
+        services._periodic.every(settings.session_poll_seconds, sessions.poll, name="sessions-poll")
         return services
 
     async def close(self) -> None:
@@ -232,6 +259,14 @@ class Services:
         if self.read_pool is not self.pool:
             await self.read_pool.close()
         await self.pool.close()
+
+
+async def _first_sessions_poll(sessions: Sessions) -> None:
+    """Know the ended sessions before serving (a failure is retried by the periodic poll)."""
+    try:
+        await sessions.poll()
+    except Exception as error:
+        log.warning("could not read ended sessions at start-up (%r); retrying", error)
 
 
 # Connections per client per process. redis-py 8 caps a pool at 100 by default and fails a call

@@ -18,7 +18,10 @@ class Close(IntEnum):
     AUTH_TIMEOUT = 4003  # no AUTH frame within the auth timeout
     HEARTBEAT_TIMEOUT = 4004  # no PONG within the pong timeout
     REPLACED = 4005  # a newer connection of the same user took this one's place
-    TOO_SLOW = 4006  # the client did not read its messages within the send timeout
+    # The user's sessions were ended (logout everywhere) or the account deleted: log in again.
+    SESSION_ENDED = 4006
+    ACCOUNT_BANNED = 4007  # the account is banned: do not reconnect
+    TOO_SLOW = 4008  # the client did not read its messages within the send timeout
 
 
 # Error frames ({"type":"ERROR","code":...}) for client frames the server cannot use; the

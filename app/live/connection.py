@@ -97,6 +97,7 @@ class LiveConnection(asyncio.Protocol):
         self.peer = "unknown"
         self.forwarded_for: str | None = None  # X-Forwarded-For of the upgrade request
         self.user_id: str | None = None
+        self.issued_ms = 0  # when its access token was issued (ended sessions close it)
         self.board = ALL_TIME  # the board whose changes it receives (?board=, SUBSCRIBE)
         self.opened_at = 0.0
         self.auth_deadline: float | None = None

@@ -116,6 +116,10 @@ class Hub:
         if not self._open:
             self._emptied.set()
 
+    def connections_of(self, user_id: str) -> list[LiveConnection]:
+        """The user's authenticated sockets on this node."""
+        return list(self._by_user.get(user_id, ()))
+
     def close_ids(self, ids: Iterable[str], code: int, reason: str) -> None:
         for conn_id in ids:
             conn = self._by_id.get(conn_id)

@@ -10,11 +10,18 @@ from collections.abc import Awaitable, Callable
 
 from app.core.board import Boards, Snapshot
 from app.core.client_ip import client_ip
-from app.core.errors import DomainError, TokenExpired, Unauthorized
+from app.core.errors import (
+    AccountBanned,
+    AccountGone,
+    DomainError,
+    SessionEnded,
+    TokenExpired,
+    Unauthorized,
+)
 from app.core.periodic import Periodic
 from app.core.ports import retry_after_seconds
+from app.core.sessions import Revocation, SessionGuard
 from app.core.settings import Settings
-from app.core.tokens import verify_access_token
 from app.live import codes, frames
 from app.live.codes import Close
 from app.live.connection import LiveConnection, Phase, Refusal
@@ -35,6 +42,9 @@ _MINUTE_MS = 60_000
 CLOSE_CODES: dict[type[DomainError], Close] = {
     TokenExpired: Close.TOKEN_EXPIRED,
     Unauthorized: Close.UNAUTHORIZED,
+    SessionEnded: Close.SESSION_ENDED,
+    AccountGone: Close.SESSION_ENDED,
+    AccountBanned: Close.ACCOUNT_BANNED,
 }
 
 
@@ -53,8 +63,11 @@ class LiveNode:
         registry: Registry,
         current_snapshot: SnapshotSource,
         board_exists: BoardCheck,
+        guard: SessionGuard | None = None,
     ) -> None:
         self._settings = settings
+        # Checks each token, and says when a user's sessions end (their sockets close then).
+        self.guard = guard or SessionGuard(settings.jwt_key, settings.access_token_ttl_seconds)
         self._boards = boards
         self.registry = registry
         self._current_snapshot = current_snapshot
@@ -74,6 +87,7 @@ class LiveNode:
         self._tasks: set[asyncio.Task[None]] = set()
         self._periodic = Periodic()
         self._unlisten: Callable[[], None] | None = None
+        self._unlisten_sessions: Callable[[], None] | None = None
         self.accepting = True
 
     @staticmethod
@@ -82,6 +96,7 @@ class LiveNode:
 
     def start(self) -> None:
         self._unlisten = self._boards.listen(self.hub.publish)
+        self._unlisten_sessions = self.guard.listen(self.sessions_ended)
         self.hub.start_sweeps(self._periodic)
         self._periodic.every(0.5, self.registry.flush, name="live-registry-flush")
 
@@ -97,12 +112,23 @@ class LiveNode:
                 [member.conn_id], Close.REPLACED, "Replaced by a newer connection of this user."
             )
 
+    def sessions_ended(self, revocation: Revocation) -> None:
+        """A user's sessions ended (logout everywhere, a ban, a deletion): close their
+        sockets on this node that were opened with a token issued before that moment."""
+        error = revocation.error()
+        for conn in self.hub.connections_of(revocation.user_id):
+            if revocation.refuses(conn.issued_ms):
+                conn.close(close_code_for(error), error.code)
+
     async def close(self, grace: float = 2.0) -> None:
         """Refuse new upgrades, close every socket with 1001, stop the background tasks."""
         self.accepting = False
         if self._unlisten is not None:
             self._unlisten()
             self._unlisten = None
+        if self._unlisten_sessions is not None:
+            self._unlisten_sessions()
+            self._unlisten_sessions = None
         for task in self._tasks:
             task.cancel()
         await self.hub.close_all(Close.GOING_AWAY, "Server shutting down; reconnect.", grace)
@@ -155,10 +181,11 @@ class LiveNode:
 
     async def _authenticate(self, conn: LiveConnection, token: str) -> None:
         try:
-            identity = verify_access_token(token, self._settings.jwt_key)
+            verified = self.guard.verify(token)
         except DomainError as error:
             conn.close(close_code_for(error), error.code)
             return
+        identity = verified.identity
         try:
             evicted = await self.registry.register(identity.user_id, conn.id)
             snapshot = await self._current_snapshot(conn.board)
@@ -170,6 +197,12 @@ class LiveNode:
             # Closed while we waited; its registry entry must not count against the user.
             self.registry.forget(identity.user_id, conn.id)
             return
+        ended = self.guard.refusal(identity.user_id, verified.issued_ms)
+        if ended is not None:  # the sessions ended while we waited
+            self.registry.forget(identity.user_id, conn.id)
+            conn.close(close_code_for(ended), ended.code)
+            return
+        conn.issued_ms = verified.issued_ms
         snapshot = self._newest(snapshot)
         mine = [m.conn_id for m in evicted if m.node_id == self.registry.node_id]
         self.hub.close_ids(mine, Close.REPLACED, "Replaced by a newer connection of this user.")

@@ -202,3 +202,13 @@ class Keys:
 
     def login_limit_client(self, client: str) -> str:
         return f"{self.namespace}:ratelimit:login:client:{client}"
+
+    # "This user's sessions ended" (app/core/sessions.py): every node refuses their older tokens
+    # and closes their sockets. On each node's one subscription, beside the board updates.
+    @property
+    def sessions_channel(self) -> str:
+        return f"{self.namespace}:sessions:ended"
+
+    # The per-API-key limit of server awards (app/core/awards.py).
+    def api_key_limit(self, key_id: str) -> str:
+        return f"{self.namespace}:ratelimit:apikey:{key_id}"

@@ -82,6 +82,7 @@ class RateLimiter:
             RateScope.SCORE_UPDATE: keys.rate_limit,
             RateScope.LOGIN_USER: keys.login_limit_user,
             RateScope.LOGIN_CLIENT: keys.login_limit_client,
+            RateScope.API_KEY: keys.api_key_limit,
         }
         self._health = health
         self._window_ms = window_seconds * 1000
