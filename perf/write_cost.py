@@ -2,10 +2,12 @@
 
     python -m perf.write_cost [--database-url URL] [--redis-url URL] [--rounds 3] [--seconds 4]
 
-Two service processes (``leaderboard serve --workers 1``) on one database and Redis namespace
-made for the run, one with ``COMPLETE_FAST_PATH=0`` (Quart on Hypercorn answers every
-completion) and one as shipped (the front's lean path, app/edge/complete_http.py). In
-alternating rounds, each a closed loop over 16 keep-alive connections, every request a
+Three service processes (``leaderboard serve --workers 1``) on one database and Redis namespace
+made for the run: ``quart`` (``COMPLETE_FAST_PATH=0 GROUP_COMMIT=0``: Quart on Hypercorn
+answers every completion, one statement each), ``lean`` (the front's lean path,
+app/edge/complete_http.py; ``GROUP_COMMIT=0``) and ``lean+group`` (as shipped: the lean path
+and group commit, app/db/group_commit.py). In
+alternating rounds, each a closed loop over 32 keep-alive connections, every request a
 different (user, action): throughput, p50, and the server process's CPU seconds divided by
 the completions it answered. PostgreSQL, Redis and this generator share the machine, so the
 throughput moves with whatever else runs; CPU per request is the steadier figure, and the
@@ -31,7 +33,13 @@ from perf.scenario_http import Writes
 from perf.stack import Server, leaderboard_server, new_dataset
 
 USERS = 20_000
-CONNECTIONS = 16
+# What each server runs with: Quart as before, the lean path, the lean path and group commit.
+CONFIGS = {
+    "quart": {"COMPLETE_FAST_PATH": "0", "GROUP_COMMIT": "0"},
+    "lean": {"GROUP_COMMIT": "0"},
+    "lean+group": {},
+}
+CONNECTIONS = 32
 
 
 async def closed_loop(
@@ -95,12 +103,10 @@ async def main(
         return writes(next(counter))
 
     servers: dict[str, Server] = {}
-    figures: dict[str, list[tuple[float, float, float]]] = {"quart": [], "lean": []}
+    figures: dict[str, list[tuple[float, float, float]]] = {name: [] for name in CONFIGS}
     try:
-        servers["quart"] = leaderboard_server(
-            data, 1, log_dir, name="quart", COMPLETE_FAST_PATH="0"
-        ).start()
-        servers["lean"] = leaderboard_server(data, 1, log_dir, name="lean").start()
+        for name, env in CONFIGS.items():
+            servers[name] = leaderboard_server(data, 1, log_dir, name=name, **env).start()
         for round_ in range(rounds):
             for name, server in servers.items():
                 conns = await open_connections(server.port, CONNECTIONS)
@@ -112,7 +118,7 @@ async def main(
                 per = 1e6 * cpu / max(1, s.count)
                 figures[name].append((s.throughput, s.p50, per))
                 print(
-                    f"round {round_ + 1} {name:5s} {s.throughput:7,.0f}/s  p50 {s.p50:6.2f} ms  "
+                    f"round {round_ + 1} {name:10s} {s.throughput:7,.0f}/s  p50 {s.p50:6.2f} ms  "
                     f"server CPU {per:5.0f} µs/completion  errors {s.errors} "
                     f"{dict(result.statuses)}",
                     flush=True,
@@ -129,14 +135,15 @@ async def main(
                 print(f"profile of {name}: {profile / f'write-{name}.txt'}", flush=True)
         for name, rows in figures.items():
             print(
-                f"median {name:5s} {statistics.median(r[0] for r in rows):7,.0f}/s  "
+                f"median {name:10s} {statistics.median(r[0] for r in rows):7,.0f}/s  "
                 f"p50 {statistics.median(r[1] for r in rows):6.2f} ms  "
                 f"server CPU {statistics.median(r[2] for r in rows):5.0f} µs/completion",
                 flush=True,
             )
         quart = statistics.median(r[2] for r in figures["quart"])
-        lean = statistics.median(r[2] for r in figures["lean"])
-        print(f"lean ÷ quart, server CPU per completion: {lean / quart:.2f}", flush=True)
+        for name in list(CONFIGS)[1:]:
+            other = statistics.median(r[2] for r in figures[name])
+            print(f"{name} ÷ quart, server CPU per completion: {other / quart:.2f}", flush=True)
     finally:
         for server in servers.values():
             server.stop()

@@ -25,6 +25,7 @@ from app.db.accounts import PgAccounts
 from app.db.actions import refresh_catalog
 from app.db.boards import PgBoards, refresh_boards
 from app.db.completions import PgCompletions
+from app.db.group_commit import GroupCommitStore
 from app.db.issuers import PgIssuers
 from app.db.pool import DbTimeouts, create_pool
 from app.db.pool import keep_session as keep_session  # perf/ imports it from here
@@ -66,7 +67,7 @@ class Services:
     board_catalog: BoardCatalog
     boards_db: PgBoards
     accounts: PgAccounts
-    completions: PgCompletions
+    completions: PgCompletions | GroupCommitStore
     profiles: PgProfiles
     limiter: RateLimiter
     leaderboard: LeaderboardCache
@@ -197,7 +198,7 @@ class Services:
             board_catalog=board_catalog,
             boards_db=boards_db,
             accounts=PgAccounts(pool),
-            completions=PgCompletions(pool, DbTimeouts.from_settings(settings)),
+            completions=completion_store(pool, settings),
             profiles=PgProfiles(pool),
             limiter=RateLimiter(
                 Scripts(gate_redis, keys), keys, health, settings.rate_limit_window_seconds
@@ -289,3 +290,10 @@ def redis_client(url: str, *, reply_timeout: float, connect_timeout: float) -> R
         retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
         max_connections=REDIS_MAX_CONNECTIONS,
     )
+
+
+def completion_store(pool: asyncpg.Pool, settings: Settings) -> PgCompletions | GroupCommitStore:
+    """Completions committed one statement each, or grouped (app/db/group_commit.py)."""
+    timeouts = DbTimeouts.from_settings(settings)
+    single = PgCompletions(pool, timeouts)
+    return GroupCommitStore(single, pool, timeouts) if settings.group_commit else single
