@@ -5,20 +5,22 @@ Under load every completion was one statement, one round trip and one WAL flush,
 PostgreSQL shares with the service. Here a completion that finds a statement of its process
 already in flight (at most ``max_in_flight``) waits for it and goes with the others that
 queued meanwhile, in one ``GROUP_COMMIT_SQL`` (COMMIT_SQL over arrays). A completion that
-finds none in flight goes at once, alone, through the ordinary ``PgCompletions.commit``: at
-low load nothing waits.
+finds none in flight goes at once (a group of one): at low load nothing waits. Every
+statement locks its users' rows first, in id order, so groups sharing users (a burst from
+one user reaching both workers) queue behind each other instead of deadlocking.
 
 Exactness is that of the single statement:
 
 - a group holds at most one completion per user and per receipt id (the rest wait for the
   next group), so no row is touched twice in one statement and each user's commits still add
   up in order;
-- a completion the group did not apply (a repeat, an action inactive) answers None, as the
-  single statement does, and the core asks why (ALREADY_COMPLETED, INVALID_ACTION);
-- when the server refuses the group (a user gone: the foreign key; a receipt id spent: its
-  unique index; a deadlock with another group) the statement applied nothing, so each of its
-  completions is committed again on its own and answers exactly as it would have alone
-  (AccountGone, receipt_reused, ...);
+- a completion the group did not apply (a repeat, an action inactive, a user gone) answers
+  None, as the single statement does, and the core asks why (ALREADY_COMPLETED,
+  INVALID_ACTION, AccountGone);
+- when the server refuses the group (a receipt id spent: its unique index; a deadlock with
+  a statement of another kind) the statement applied nothing, so each of its completions is
+  committed again on its own (PgCompletions.commit) and answers exactly as it would have
+  alone (receipt_reused, ...);
 - no connection, or a statement the server cancelled: DatabaseUnavailable for each (nothing
   was applied); sent and never answered: CommitOutcomeUnknown for each (any of them may be
   recorded, and a retry answers ALREADY_COMPLETED for those that were).
@@ -46,9 +48,16 @@ log = logging.getLogger(__name__)
 GROUP_COMMIT_SQL = """
 WITH clock AS (
     SELECT COALESCE($4::timestamptz, clock_timestamp()) AS at
+), locked AS MATERIALIZED (
+    -- Every statement locks its users' rows first, in one order (by id), before it writes
+    -- anything of theirs: two groups sharing users wait for each other instead of
+    -- deadlocking (a single COMMIT_SQL inserts first and locks after, which is safe only
+    -- when a statement touches one user).
+    SELECT id FROM users WHERE id = ANY ($1::uuid[]) ORDER BY id FOR UPDATE
 ), wanted AS (
     SELECT w.user_id, w.action_id, w.receipt_jti
       FROM unnest($1::uuid[], $2::text[], $3::text[]) AS w(user_id, action_id, receipt_jti)
+      JOIN locked ON locked.id = w.user_id
 ), action AS (
     SELECT wanted.user_id, a.id, a.points, a.tags, completion_period(a.repeat, clock.at) AS period,
            wanted.receipt_jti
@@ -132,6 +141,7 @@ class GroupCommitStore:
         self._in_flight = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self.groups = 0  # statements sent with more than one completion (tests, metrics)
+        self.refused = 0  # statements the server refused (each then committed alone)
 
     async def commit(
         self, user_id: str, action_id: str, receipt_jti: str | None = None
@@ -174,11 +184,10 @@ class GroupCommitStore:
         return group
 
     async def _run(self, group: list[_Pending]) -> None:
+        # A group of one too: every statement of this store locks its users in the same
+        # order (see GROUP_COMMIT_SQL).
         try:
-            if len(group) == 1:
-                await self._alone(group[0])
-            else:
-                await self._together(group)
+            await self._together(group)
         finally:
             self._in_flight -= 1
             self._dispatch()
@@ -196,10 +205,12 @@ class GroupCommitStore:
             _answer(pending, result)
 
     async def _together(self, group: list[_Pending]) -> None:
-        self.groups += 1
+        if len(group) > 1:
+            self.groups += 1
         try:
             rows = await self._send(group)
         except _Refused as refused:
+            self.refused += 1
             # Nothing was applied: each goes again on its own, for its own exact answer.
             log.info("group of %d refused (%r); committing each alone", len(group), refused)
             await asyncio.gather(*(self._alone(p) for p in group))
