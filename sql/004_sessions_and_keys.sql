@@ -3,7 +3,8 @@
 -- An access token is a signed JWT that no node can call back, so ending sessions means every
 -- node refusing the tokens issued before a moment. `session_revocations` is that moment per
 -- user, and why; each node holds the recent rows in memory (app/core/sessions.py) and checks
--- a token against them without I/O. Rows are written by the application (logout everywhere)
+-- a token against them without I/O, told of new rows by NOTIFY (and Redis, and a poll). Rows
+-- are written by the application (logout everywhere)
 -- and by the triggers below, so a ban or a deletion made by any means (an admin tool, plain
 -- SQL) ends the user's sessions too. No foreign key: a deleted user's row must outlive them.
 
@@ -21,6 +22,20 @@ CREATE TABLE session_revocations (
 
 -- The nodes' poll reads the rows newer than the access-token lifetime.
 CREATE INDEX session_revocations_not_before_idx ON session_revocations (not_before);
+
+-- Every node LISTENs (app/db/sessions.py): a moment recorded by any means reaches them all
+-- at commit. The payload is the wire form of app/core/sessions.py Revocation.
+CREATE FUNCTION session_revocations_notify() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('session_revocations', NEW.user_id::text || ' '
+        || ceil(extract(epoch FROM NEW.not_before) * 1000)::bigint || ' ' || NEW.reason);
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER session_revocations_notify AFTER INSERT OR UPDATE ON session_revocations
+    FOR EACH ROW EXECUTE FUNCTION session_revocations_notify();
 
 CREATE FUNCTION record_session_revocation(who uuid, why text) RETURNS timestamptz
 LANGUAGE sql AS $$
@@ -74,9 +89,10 @@ CREATE TABLE server_awards (
     request_hash    bytea NOT NULL,
     user_id         uuid NOT NULL,
     action_id       varchar(64) NOT NULL,
-    -- What the commit decided (kept so that any repeat can rebuild the answer).
-    points          integer NOT NULL,
-    new_score       bigint NOT NULL,
+    -- What the commit decided, set in the same transaction (so that a repeat can rebuild
+    -- the answer should the first request die before storing it).
+    points          integer,
+    new_score       bigint,
     -- The response body, stored once the rank is known (first writer wins).
     response        jsonb,
     created_at      timestamptz NOT NULL DEFAULT now(),

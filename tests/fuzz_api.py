@@ -93,9 +93,13 @@ async def clean_up(admin_url: str, redis_url: str, name: str) -> None:
         await redis.aclose()
 
 
-def mint_token(env: dict[str, str]) -> str:
+def mint_token(env: dict[str, str], name: str = "fuzzer") -> str:
+    return _cli(env, "token", name)
+
+
+def _cli(env: dict[str, str], *args: str) -> str:
     result = subprocess.run(
-        [sys.executable, "-m", "app.cli.main", "token", "fuzzer"],
+        [sys.executable, "-m", "app.cli.main", *args],
         env={**os.environ, **env},
         capture_output=True,
         text=True,
@@ -105,7 +109,19 @@ def mint_token(env: dict[str, str]) -> str:
     return result.stdout.strip()
 
 
-def run_schemathesis(base_url: str, token: str, max_examples: int, seed: int) -> int:
+def credentials_for_other_operations(env: dict[str, str]) -> dict[str, str]:
+    """What tests/schemathesis.toml hands particular operations instead of the fuzzer's token:
+    an API key for server awards, and another user's token for logout-all (which would
+    otherwise end the fuzzer's own session for every operation after it)."""
+    return {
+        "LB_FUZZ_API_KEY": _cli(env, "apikeys", "create", "fuzzer", "--scope", "award"),
+        "LB_FUZZ_LOGOUT_TOKEN": mint_token(env, "fuzzer-logout"),
+    }
+
+
+def run_schemathesis(
+    base_url: str, token: str, max_examples: int, seed: int, env: dict[str, str] | None = None
+) -> int:
     command = [
         str(Path(sys.executable).with_name("schemathesis")),
         "--config-file",
@@ -129,7 +145,9 @@ def run_schemathesis(base_url: str, token: str, max_examples: int, seed: int) ->
         "10",
     ]
     try:
-        return subprocess.run(command, timeout=TIMEOUT_SECONDS, check=False).returncode
+        return subprocess.run(
+            command, timeout=TIMEOUT_SECONDS, check=False, env={**os.environ, **(env or {})}
+        ).returncode
     except subprocess.TimeoutExpired:
         print(f"schemathesis did not finish within {TIMEOUT_SECONDS} s", file=sys.stderr)
         return 1
@@ -164,7 +182,11 @@ def main() -> int:
             try:
                 with ServerProcess(env, scratch) as server:
                     code = run_schemathesis(
-                        server.base_url, mint_token(env), args.max_examples, args.seed
+                        server.base_url,
+                        mint_token(env),
+                        args.max_examples,
+                        args.seed,
+                        credentials_for_other_operations(env),
                     )
                     # Whatever the answers were, nothing the fuzzer sends may log an error.
                     errors = [

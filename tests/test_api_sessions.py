@@ -117,6 +117,20 @@ async def test_a_deleted_user_is_refused_everywhere_within_5_s(
     assert (await refused_me.get_json())["error"]["code"] == "UNAUTHORIZED"
 
 
+async def test_a_deletion_in_plain_sql_is_heard_at_commit(
+    app, client, make_player, db: asyncpg.Connection
+) -> None:
+    # Every node LISTENs for the moments triggers record; no poll interval to wait out.
+    assert services_of(app)._revocations.listening.is_set()
+    player = await make_player()
+    await db.execute("DELETE FROM users WHERE id = $1", player.user_id)
+
+    async def learned() -> bool:
+        return services_of(app).sessions.guard.refusal(player.user_id, 0) is not None
+
+    await eventually(learned, within=0.5)
+
+
 async def test_a_deleted_user_announced_by_the_admin_is_refused_at_once(
     app, client, make_player, db: asyncpg.Connection
 ) -> None:

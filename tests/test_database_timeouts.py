@@ -19,6 +19,7 @@ from quart.typing import TestAppProtocol as AppProtocol
 from quart.typing import TestClientProtocol as ClientProtocol
 from redis.asyncio import Redis
 
+from app.db.sessions import LISTENER_APPLICATION_NAME
 from app.http.app import create_app
 from app.redis.keys import Keys
 from tests.conftest import BackingServers, Player, make_settings, services_of
@@ -101,7 +102,8 @@ async def eventually(condition: Callable[[], Awaitable[bool]], timeout: float = 
 async def service_backends(db: asyncpg.Connection) -> set[int]:
     rows = await db.fetch(
         "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
-        " AND pid <> pg_backend_pid()"
+        " AND pid <> pg_backend_pid() AND application_name <> $1",
+        LISTENER_APPLICATION_NAME,  # the node's LISTEN session, open for its whole life
     )
     return {row["pid"] for row in rows}
 

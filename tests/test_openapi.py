@@ -28,6 +28,7 @@ STATUSES = {
     ("get", "/static/{name}"): {200, 404},
     ("post", "/api/auth/logout"): {204, 400, 413, 415, 500},
     ("post", "/api/auth/logout-all"): {204, 401, 403, 500},
+    ("post", "/api/server/awards"): {200, 400, 401, 403, 404, 409, 413, 415, 429, 500},
 }
 ERROR_SCHEMA = {"$ref": "#/components/schemas/ErrorBody"}
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import asyncpg
 
+from app.cli import apikeys as apikeys_cli
 from app.cli import boards as boards_cli
 from app.cli import issuers as issuers_cli
 from app.cli import reconcile as reconcile_cli
@@ -76,6 +77,7 @@ def _parser() -> argparse.ArgumentParser:
 
     reconcile_cli.add_command(commands)
     boards_cli.add_command(commands)
+    apikeys_cli.add_command(commands)
 
     actions = commands.add_parser("actions", help="list or load the action catalog")
     action_commands = actions.add_subparsers(required=True, metavar="ACTION_COMMAND")

@@ -120,3 +120,7 @@ async def _refusal(
     if not await store.action_is_active(action_id):
         return UnknownAction(action_id)
     return AccountGone()
+
+
+# Public: server awards (app/core/awards.py) place a committed award exactly as a completion.
+place_committed = _placed

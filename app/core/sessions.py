@@ -84,8 +84,9 @@ class RevocationStore(Protocol):
         """Every moment newer than ``within_ms`` ago."""
         ...
 
-    async def end_sessions(self, user_id: str, reason: Reason) -> Revocation:
-        """Revoke every refresh-token family of the user and record the moment."""
+    async def end_sessions(self, user_id: str, reason: Reason, now_ms: int) -> Revocation:
+        """Revoke every refresh-token family of the user and record the moment: the later of
+        the store's clock and ``now_ms`` (this node's, which stamps its tokens)."""
         ...
 
     async def revoke_family(self, refresh_digest: bytes) -> None:
@@ -221,7 +222,7 @@ class Sessions:
     async def end_all(self, user_id: str, reason: Reason = Reason.LOGOUT) -> Revocation:
         """Log the user out everywhere: every refresh family revoked, every access token
         issued until now refused and every live socket of theirs closed, on every node."""
-        revocation = await self._store.end_sessions(user_id, reason)
+        revocation = await self._store.end_sessions(user_id, reason, self.guard.now_ms() + 1)
         await self.announce(revocation)
         return revocation
 

@@ -1,4 +1,5 @@
-"""SQL of ending sessions: ``session_revocations``, refresh-token families and bans.
+"""SQL of ending sessions: ``session_revocations``, refresh-token families and bans, and the
+listener that hears of new moments the instant they commit.
 
 Moments are read as whole milliseconds rounded up, so a token issued in the same
 millisecond as the moment counts as issued before it (refused rather than let through).
@@ -6,11 +7,17 @@ millisecond as the moment counts as issued before it (refused rather than let th
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import uuid
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 
 from app.core.sessions import Reason, Revocation
+
+log = logging.getLogger(__name__)
 
 RECENT_SQL = """
 SELECT user_id::text, ceil(extract(epoch FROM not_before) * 1000)::bigint AS ms, reason
@@ -23,13 +30,15 @@ SELECT user_id::text, ceil(extract(epoch FROM not_before) * 1000)::bigint AS ms,
   FROM session_revocations WHERE user_id = $1
 """
 
-# A logout everywhere never hides why an account is refused (banned, deleted).
+# A logout everywhere never hides why an account is refused (banned, deleted). The moment is
+# the later of the database's clock and the caller's ($3, ms): tokens are stamped by the
+# nodes' clocks, and one running ahead must not leave its latest tokens alive.
 END_SESSIONS_SQL = """
 WITH revoked AS (
     UPDATE refresh_tokens SET revoked = true WHERE user_id = $1 AND NOT revoked
 ), recorded AS (
     INSERT INTO session_revocations AS r (user_id, not_before, reason)
-    VALUES ($1, clock_timestamp(), $2)
+    VALUES ($1, GREATEST(clock_timestamp(), to_timestamp($3::float8 / 1000)), $2)
     ON CONFLICT (user_id) DO UPDATE
        SET not_before = GREATEST(r.not_before, EXCLUDED.not_before),
            reason = CASE WHEN r.reason <> 'logout' AND EXCLUDED.reason = 'logout'
@@ -84,8 +93,9 @@ class PgSessions:
     async def recent(self, within_ms: int) -> list[Revocation]:
         return [_revocation(row) for row in await self._pool.fetch(RECENT_SQL, within_ms)]
 
-    async def end_sessions(self, user_id: str, reason: Reason) -> Revocation:
-        return _revocation(await self._pool.fetchrow(END_SESSIONS_SQL, user_id, reason.value))
+    async def end_sessions(self, user_id: str, reason: Reason, now_ms: int) -> Revocation:
+        row = await self._pool.fetchrow(END_SESSIONS_SQL, user_id, reason.value, now_ms)
+        return _revocation(row)
 
     async def revoke_family(self, refresh_digest: bytes) -> None:
         await self._pool.execute(REVOKE_FAMILY_SQL, refresh_digest)
@@ -108,3 +118,78 @@ class PgSessions:
         who = _uuid(user_id)
         row = None if who is None else await self._pool.fetchrow(REVOCATION_OF_SQL, who)
         return None if row is None else _revocation(row)
+
+
+NOTIFY_CHANNEL = "session_revocations"  # sql/004: a trigger notifies every recorded moment
+# How the listener's session shows in pg_stat_activity (it stays open for the node's life).
+LISTENER_APPLICATION_NAME = "leaderboard-session-listener"
+_BACKOFF_START, _BACKOFF_MAX = 0.2, 5.0
+_IDLE_CHECK_SECONDS = 30.0
+
+
+class RevocationListener:
+    """LISTENs on its own connection for moments recorded in the database, however they
+    were (a ban or a deletion in plain SQL included): every node learns at commit time.
+    After a lost connection it reconnects with backoff and catches up with one poll."""
+
+    def __init__(
+        self,
+        database_url: str,
+        on_message: Callable[[bytes], None],
+        catch_up: Callable[[], Awaitable[None]],
+        connect_timeout: float,
+    ) -> None:
+        self._url = database_url
+        self._on_message = on_message
+        self._catch_up = catch_up
+        self._connect_timeout = connect_timeout
+        self._task: asyncio.Task[None] | None = None
+        self.listening = asyncio.Event()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="session-revocations-listener")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        delay = _BACKOFF_START
+        while True:
+            try:
+                await self._listen()
+                delay = _BACKOFF_START  # a session that ended after working: retry soon
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                log.warning("session revocations: not listening (%r); retrying", error)
+            self.listening.clear()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _BACKOFF_MAX)
+
+    async def _listen(self) -> None:
+        conn = await asyncpg.connect(
+            self._url,
+            timeout=self._connect_timeout,
+            server_settings={"application_name": LISTENER_APPLICATION_NAME},
+        )
+        try:
+            lost = asyncio.Event()
+            conn.add_termination_listener(lambda _conn: lost.set())
+            await conn.add_listener(NOTIFY_CHANNEL, self._notified)
+            await self._catch_up()  # whatever was recorded while nobody listened
+            self.listening.set()
+            while not lost.is_set():
+                try:
+                    await asyncio.wait_for(lost.wait(), _IDLE_CHECK_SECONDS)
+                except TimeoutError:
+                    # An idle connection whose peer vanished says nothing until used.
+                    await conn.execute("SELECT 1", timeout=self._connect_timeout)
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(conn.close(), self._connect_timeout)
+
+    def _notified(self, _conn: object, _pid: int, _channel: str, payload: object) -> None:
+        self._on_message(str(payload).encode())

@@ -6,7 +6,7 @@ from quart import Quart
 from quart_schema import QuartSchema
 
 from app.core.settings import Settings
-from app.http import api_auth, api_board, api_boards, api_scores, json_body, web
+from app.http import api_auth, api_board, api_boards, api_scores, api_server, json_body, web
 from app.http import ops as ops_api
 from app.http.errors import register_error_handlers
 from app.http.openapi import ApiDocument
@@ -23,7 +23,11 @@ def create_app(settings: Settings) -> Quart:
     QuartSchema(
         app,
         info={"title": "Live leaderboard API", "version": "0.1.0"},
-        security_schemes={"bearer": {"type": "http", "scheme": "bearer", "bearer_format": "JWT"}},
+        security_schemes={
+            "bearer": {"type": "http", "scheme": "bearer", "bearer_format": "JWT"},
+            # Game servers: `Authorization: ApiKey <key>` (POST /api/server/awards).
+            "apiKey": {"type": "apiKey", "in_": "header", "name": "Authorization"},
+        },
         redoc_ui_path=None,
         scalar_ui_path=None,
         openapi_provider_class=ApiDocument,
@@ -31,7 +35,7 @@ def create_app(settings: Settings) -> Quart:
     json_body.install(app)  # after QuartSchema, which sets a JSON provider of its own
     register_error_handlers(app)
     ops_api.install(app)  # /healthz, /metrics, /readyz, request ids and timing
-    for module in (api_auth, api_board, api_boards, api_scores):
+    for module in (api_auth, api_board, api_boards, api_scores, api_server):
         app.register_blueprint(module.blueprint)
     app.register_blueprint(web.create_blueprint())
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import asyncpg
@@ -23,6 +25,8 @@ from app.core.sessions import SessionGuard, Sessions
 from app.core.settings import Settings
 from app.db.accounts import PgAccounts
 from app.db.actions import refresh_catalog
+from app.db.api_keys import PgApiKeys
+from app.db.awards import PgAwards
 from app.db.boards import PgBoards, refresh_boards
 from app.db.completions import PgCompletions
 from app.db.group_commit import GroupCommitStore
@@ -30,7 +34,7 @@ from app.db.issuers import PgIssuers
 from app.db.pool import DbTimeouts, create_pool
 from app.db.pool import keep_session as keep_session  # perf/ imports it from here
 from app.db.profiles import PgProfiles
-from app.db.sessions import PgSessions
+from app.db.sessions import PgSessions, RevocationListener
 from app.db.standings import PgStandings
 from app.live.node import LiveNode
 from app.obs.metrics import Metrics
@@ -83,6 +87,9 @@ class Services:
     _periodic: Periodic
     issuers: PgIssuers  # receipt issuers, looked up per receipt (a revocation counts at once)
     sessions: Sessions  # the account guard and ending sessions (app/core/sessions.py)
+    api_keys: PgApiKeys  # game servers' keys (POST /api/server/awards)
+    awards: PgAwards
+    _revocations: RevocationListener
 
     @classmethod
     async def start(cls, settings: Settings) -> Services:
@@ -225,8 +232,22 @@ class Services:
             _periodic=Periodic(),
             issuers=PgIssuers(pool),
             sessions=sessions,
+            api_keys=PgApiKeys(pool),
+            awards=PgAwards(pool),
+            _revocations=RevocationListener(
+                settings.database_url,
+                sessions.guard.learn_message,
+                sessions.poll,
+                settings.db_connect_timeout_seconds,
+            ),
         )
         await _first_sessions_poll(sessions)
+        services._revocations.start()
+        # Serve once it listens (a ban or deletion in SQL is refused at once), but do not
+        # wait long: without it the poll still bounds how late a node learns.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(settings.db_connect_timeout_seconds):
+                await services._revocations.listening.wait()
         services.subscription.start()
         live.start()
         services.reconcile.start()
@@ -244,7 +265,9 @@ class Services:
             lambda: refresh_boards(board_catalog, pool),
             name="boards-refresh",
         )
-        services._periodic.every(settings.session_poll_seconds, sessions.poll, name="sessions-poll")
+        services._periodic.every(
+            settings.session_poll_seconds, _quiet_poll(sessions), name="sessions-poll"
+        )
         return services
 
     async def close(self) -> None:
@@ -253,6 +276,7 @@ class Services:
         await self.rollover.stop()
         await self.live.close()
         await self._periodic.stop()
+        await self._revocations.stop()
         await self.subscription.stop()
         for client in (self.redis, self._subscriber_redis, self._gate_redis):
             with contextlib.suppress(RedisError, OSError):
@@ -268,6 +292,25 @@ async def _first_sessions_poll(sessions: Sessions) -> None:
         await sessions.poll()
     except Exception as error:
         log.warning("could not read ended sessions at start-up (%r); retrying", error)
+
+
+def _quiet_poll(sessions: Sessions) -> Callable[[], Awaitable[None]]:
+    """The periodic poll of ended sessions: a database away is one warning per outage (the
+    node keeps what it knows and the listener and Redis still tell it), not an error a second."""
+    failing = False
+
+    async def poll() -> None:
+        nonlocal failing
+        try:
+            await sessions.poll()
+        except Exception as error:
+            if not failing:
+                log.warning("cannot read ended sessions (%r); retrying every poll", error)
+            failing = True
+        else:
+            failing = False
+
+    return poll
 
 
 # Connections per client per process. redis-py 8 caps a pool at 100 by default and fails a call

@@ -29,6 +29,9 @@ _SECRETS = [
     ),
     # scheme://user:password@host
     (re.compile(r"(\w+://[^:/@\s]+:)[^@\s]+@"), r"\1[REDACTED]@"),
+    # Authorization: ApiKey <key>, and a game server's API key anywhere (app/core/awards.py).
+    (re.compile(r"(?i)(apikey\s+)\S+"), r"\1[REDACTED]"),
+    (re.compile(r"lbk_[A-Za-z0-9_-]+"), "[REDACTED-KEY]"),
 ]
 # Attributes every LogRecord has; anything else was passed with ``extra=`` and is logged.
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
@@ -36,7 +39,7 @@ _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
 # Every pattern above needs one of these; most lines (access lines) contain none, and one
 # search is far cheaper than four substitutions run twice per record.
-_MAYBE_SECRET = re.compile(r"(?i)bearer|eyJ|token|passw|secret|://")
+_MAYBE_SECRET = re.compile(r"(?i)bearer|eyJ|token|passw|secret|://|apikey|lbk_")
 
 
 def redact(text: str) -> str:
