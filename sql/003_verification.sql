@@ -27,9 +27,12 @@ CREATE UNIQUE INDEX score_history_receipt_jti_key ON score_history (receipt_jti)
 -- `leaderboard issuers create` shows it once. A revoked issuer keeps its row, so its name can
 -- never be taken again by a new secret that old receipts would then verify against.
 CREATE TABLE issuers (
-    name       varchar(40) PRIMARY KEY
-               CONSTRAINT issuers_name_format CHECK (name ~ '^[a-z0-9][a-z0-9_.-]{0,39}$'),
+    -- The receipts' `iss`, matched exactly.
+    name       varchar(64) PRIMARY KEY
+               CONSTRAINT issuers_name_format CHECK (name ~ '^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$'),
     secret     text NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now(),
     revoked_at timestamptz
 );
+-- "Game-EU" and "game-eu" would be two issuers operators could not tell apart: one name.
+CREATE UNIQUE INDEX issuers_name_key ON issuers (lower(name));

@@ -224,8 +224,10 @@ async def test_twenty_concurrent_requests_against_a_limit_of_ten(client, make_pl
     assert body["error"]["code"] == "RATE_LIMIT_EXCEEDED"
     assert 1 <= body["error"]["retryAfter"] <= 60
     assert limited[0].headers["Retry-After"] == str(body["error"]["retryAfter"])
-    # Points only ever came from requests that passed the gate.
-    assert await db.fetchval("SELECT score FROM users") == 10 + 10 + 10 + 50 + 50 + 100
+    # Points only ever came from requests that passed the gate. Which 10 passed is up to the
+    # scheduler (not always the first 10 sent), so the total is what they earned.
+    earned = [(await r.get_json())["pointsEarned"] for r in responses if r.status_code == 200]
+    assert earned and await db.fetchval("SELECT score FROM users") == sum(earned)
 
 
 async def test_rate_limit_is_per_user(client, make_player) -> None:

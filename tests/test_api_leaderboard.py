@@ -91,7 +91,15 @@ async def test_the_catalog_is_public(client) -> None:
     body = await (await client.get("/api/actions")).get_json()
     ids = [a["actionId"] for a in body["actions"]]
     assert "quiz_a" in ids and "retired" not in ids
-    assert {"actionId", "name", "description", "points", "repeat"} == set(body["actions"][0])
+    assert {
+        "actionId",
+        "name",
+        "description",
+        "points",
+        "repeat",
+        "verification",
+        "questions",
+    } == set(body["actions"][0])
 
 
 async def test_me_shows_score_rank_and_completions(client, make_player) -> None:

@@ -18,14 +18,14 @@ import pytest
 from quart.typing import TestAppProtocol as AppProtocol
 from redis.asyncio import Redis
 
-from app.core.catalog import Action
+from app.core.catalog import Action, demo_catalog_path, parse_catalog_file
 from app.core.errors import VerificationFailed
 from app.core.settings import Settings
-from app.db.actions import upsert_actions
+from app.db.actions import refresh_catalog, upsert_actions
 from app.db.completions import commit_completion
 from app.db.issuers import create_issuer, revoke_issuer
 from app.http.app import create_app
-from tests.conftest import Player
+from tests.conftest import Player, services_of
 
 COMPLETE = "/api/action/complete"
 SECRET = "issuer-secret-" + "k" * 40
@@ -87,6 +87,7 @@ async def refusal(response: Any) -> dict[str, Any]:
     assert response.status_code == 400
     error: dict[str, Any] = (await response.get_json())["error"]
     assert error["code"] == "VERIFICATION_FAILED"
+    assert error["details"] == {"reason": error["reason"]}
     return error
 
 
@@ -262,3 +263,39 @@ async def test_no_secret_answer_or_receipt_in_any_answer_or_log_line(
         assert token not in text and token.split(".")[2] not in text
     for secret in (SECRET, "Seven", "seven"):
         assert secret not in text
+
+
+async def test_an_action_switched_in_the_database_is_refused_before_the_node_refreshes(
+    client, make_player, db
+) -> None:
+    # The node read quiz_a as a claim; an operator has since made it a receipt action and
+    # quiz_b a server action. The nodes' copies refresh every CATALOG_REFRESH_SECONDS; the
+    # commit itself refuses on the new rule meanwhile.
+    await db.execute("UPDATE actions SET verification = 'receipt' WHERE id = 'quiz_a'")
+    await db.execute("UPDATE actions SET verification = 'server' WHERE id = 'quiz_b'")
+    alice = await make_player()
+
+    switched = await complete(client, alice, "quiz_a")
+    server_only = await complete(client, alice, "quiz_b")
+
+    assert (await refusal(switched))["reason"] == "verification_changed"
+    assert server_only.status_code == 403
+    assert (await server_only.get_json())["error"]["code"] == "SERVER_ONLY_ACTION"
+    assert await db.fetchval("SELECT count(*) FROM score_history") == 0
+    assert (await complete(client, alice, "quiz_c")).status_code == 200  # unchanged: a claim
+
+
+async def test_the_demo_catalogs_answers_never_reach_a_client(client, db, make_player) -> None:
+    demo = parse_catalog_file(demo_catalog_path())
+    await upsert_actions(db, demo)
+    await refresh_catalog(services_of(client.app).catalog, db)
+    raw = (await (await client.get("/api/actions")).get_data()).decode().casefold()
+    quizzes = [a for a in demo if a.verification == "quiz"]
+    assert quizzes and all(f'"{q.questions[0]}"'.casefold() in raw for q in quizzes)
+    for quiz in quizzes:
+        for answer in quiz.answers:
+            assert answer.casefold() not in raw
+    # The documented curl example scores.
+    alice = await make_player()
+    done = await complete(client, alice, "quiz_rules", {"answers": ["paris", "Jupiter"]})
+    assert done.status_code == 200

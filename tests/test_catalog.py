@@ -230,3 +230,44 @@ async def test_verification_and_quiz_keys_are_stored_and_read_back(
     )
     with pytest.raises(asyncpg.CheckViolationError):
         await db.execute("UPDATE actions SET verification = 'quiz' WHERE id = 'r'")
+
+
+def test_a_quiz_key_can_be_given_as_answer_key_or_as_question_answer_pairs(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "a.json"
+    path.write_text(
+        json.dumps(
+            [
+                {
+                    "id": "a",
+                    "name": "A",
+                    "points": 5,
+                    "verification": "quiz",
+                    "questions": ["Q1?"],
+                    "answerKey": ["x"],
+                },
+                {
+                    "id": "b",
+                    "name": "B",
+                    "points": 5,
+                    "verification": "quiz",
+                    "quiz": [
+                        {"question": "Q1?", "answer": "x"},
+                        {"question": "Q2?", "answer": "y"},
+                    ],
+                },
+            ]
+        )
+    )
+    a, b = parse_catalog_file(path)
+    assert (a.questions, a.answers) == (("Q1?",), ("x",))
+    assert (b.questions, b.answers) == (("Q1?", "Q2?"), ("x", "y"))
+    for bad, field in (
+        ({"quiz": [{"question": "Q?"}]}, "quiz"),
+        ({"quiz": [{"question": "Q?", "answer": "a"}], "questions": ["Q?"]}, "quiz"),
+        ({"questions": ["Q?"], "answers": ["a"], "answerKey": ["b"]}, "answers"),
+    ):
+        with pytest.raises(CatalogError) as error:
+            parse_action({"id": "q", "name": "Q", "points": 5, "verification": "quiz"} | bad)
+        assert error.value.field == field

@@ -46,7 +46,7 @@ async def test_create_prints_the_secret_once_list_never_and_revoke_ends_it(
     assert run_cli("issuers", "create", "game-eu-1", env=operator_env).returncode == 2
 
 
-@pytest.mark.parametrize("name", ["Game Server", "leaderboard", "x" * 41, "_lead"])
+@pytest.mark.parametrize("name", ["Game Server", "LeaderBoard", "x" * 65, "_lead", "a/b"])
 def test_bad_issuer_names_are_refused(operator_env, name: str) -> None:
     result = run_cli("issuers", "create", name, env=operator_env)
     assert result.returncode == 2 and "issuer name must match" in result.stderr
@@ -72,6 +72,10 @@ async def test_actions_load_takes_verification_tags_and_quiz_keys_from_csv(
     assert actions["trivia"].answers == ("Lima", "Pacific")
     assert actions["trivia"].tags == ("quiz",)
     assert actions["raid"].verification == "receipt"
+    listed = run_cli("actions", "list", env=operator_env).stdout.splitlines()
+    assert "verify" in listed[0]
+    assert any(line.startswith("raid") and " receipt " in line for line in listed)
+    assert not any("Lima" in line for line in listed)  # the answer key stays in the database
 
 
 def test_a_bad_quiz_entry_is_named_without_its_answers(operator_env, tmp_path: Path) -> None:
@@ -94,3 +98,16 @@ def test_a_bad_quiz_entry_is_named_without_its_answers(operator_env, tmp_path: P
     assert result.returncode == 2
     assert "entry 1 (trivia): answers:" in result.stderr
     assert "hidden-answer" not in result.stderr and "Traceback" not in result.stderr
+
+
+async def test_names_keep_their_case_and_are_unique_ignoring_it(
+    operator_env, db: asyncpg.Connection
+) -> None:
+    created = run_cli("issuers", "create", "GameServer-EU:1", env=operator_env)
+    assert created.returncode == 0, created.stderr
+    assert (await find_issuer(db, "GameServer-EU:1")) is not None
+    assert await find_issuer(db, "gameserver-eu:1") is None  # `iss` is matched exactly
+    clash = run_cli("issuers", "create", "gameserver-eu:1", env=operator_env)
+    assert clash.returncode == 2 and "ignoring case" in clash.stderr
+    assert run_cli("issuers", "revoke", "gameserver-EU:1", env=operator_env).returncode == 0
+    assert (await find_issuer(db, "GameServer-EU:1")).revoked  # type: ignore[union-attr]

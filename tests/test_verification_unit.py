@@ -4,8 +4,10 @@ each kind's accept and every reason a proof is refused."""
 from __future__ import annotations
 
 import logging
+import re
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import jwt
@@ -44,7 +46,10 @@ ACTIONS = [
 
 class World:
     def __init__(self) -> None:
-        self.db = MemoryDatabase(active_actions={a.id: a.points for a in ACTIONS})
+        self.db = MemoryDatabase(
+            active_actions={a.id: a.points for a in ACTIONS},
+            action_kinds={a.id: a.verification for a in ACTIONS},
+        )
         self.store = MemoryCompletions(self.db)
         self.issuers = MemoryIssuers()
         self.issuers.add("game-1", SECRET)
@@ -72,7 +77,8 @@ class World:
             await self.complete(who, action_id, data)
         assert self.db.history == before
         assert refusal.value.code == "VERIFICATION_FAILED"
-        assert refusal.value.details == {"reason": refusal.value.reason}
+        reason = refusal.value.reason
+        assert refusal.value.details == {"reason": reason, "details": {"reason": reason}}
         return refusal.value.reason
 
 
@@ -276,5 +282,51 @@ async def test_no_refusal_echoes_the_receipt_or_the_secret(
         for token in tokens:
             assert token not in text
             assert token.split(".")[2] not in text  # not even the signature
-        for secret in (SECRET, OTHER_SECRET, "Blue", "42", "crimson"):
+        # Not "42": the log names the user by a random UUID, whose hex may hold those digits.
+        for secret in (SECRET, OTHER_SECRET, "Blue", "crimson"):
             assert secret not in text
+
+
+async def test_the_documented_five_line_receipt_is_accepted(world: World) -> None:
+    """docs/api.md's Python example, run as a game-server developer would copy it."""
+    docs = (Path(__file__).parents[1] / "docs" / "api.md").read_text()
+    example = re.search(r"```python\n(.*?)```", docs, re.S)
+    assert example is not None
+    code = example.group(1)
+    assert len([line for line in code.splitlines() if not line.startswith("#")]) <= 5
+    alice = world.db.add_user("alice")
+    world.issuers.add("game-eu-1", SECRET)
+    world.db.active_actions["boss_raid"] = 80
+    world.db.action_kinds["boss_raid"] = "receipt"
+    namespace: dict[str, Any] = {"user_id": alice.user_id, "GAME_SECRET": SECRET}
+    exec(code, namespace)  # noqa: S102  # our own documentation, not input
+    boss_raid = Action("boss_raid", "Boss raid", 80, verification="receipt")
+    done = await complete_action(
+        identity=alice,
+        action_id="boss_raid",
+        data={"receipt": namespace["receipt"]},
+        store=world.store,
+        catalog=Catalog([*ACTIONS, boss_raid]),
+        gate=world.gate,
+        ranking=MemoryRanking(),
+        issuers=world.issuers,
+        limit_per_minute=10,
+    )
+    assert done.points_earned == 80
+
+
+@pytest.mark.parametrize(
+    ("now_stored", "refusal"),
+    [("receipt", VerificationFailed), ("quiz", VerificationFailed), ("server", ServerOnlyAction)],
+)
+async def test_an_action_switched_since_the_nodes_copy_is_refused_on_the_new_rule(
+    world: World, now_stored: str, refusal: type[Exception]
+) -> None:
+    """The node's catalog still says claim; the database says otherwise: nothing is awarded."""
+    alice = world.db.add_user("alice")
+    world.db.action_kinds["login"] = now_stored
+    with pytest.raises(refusal) as refused:
+        await world.complete(alice, "login")
+    if isinstance(refused.value, VerificationFailed):
+        assert refused.value.reason == "verification_changed"
+    assert world.db.history == {}

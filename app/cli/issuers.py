@@ -18,7 +18,7 @@ import orjson
 
 from app.core.ranking import iso
 from app.core.settings import ConfigError, Settings
-from app.core.verification import ISSUER_NAME, RESERVED_ISSUER_NAMES
+from app.core.verification import ISSUER_NAME, RESERVED_ISSUER_NAMES, valid_issuer_name
 from app.db import issuers as db_issuers
 
 EXIT_NOT_FOUND, EXIT_REFUSED = 1, 2
@@ -36,7 +36,9 @@ def add_command(commands: Any) -> None:
         "create", help="register a game server; prints its signing secret once"
     )
     create.add_argument(
-        "name", metavar="NAME", help="the receipts' iss claim: a-z, 0-9, '_', '.', '-'"
+        "name",
+        metavar="NAME",
+        help="the receipts' iss claim: letters, digits, '_', '.', ':', '-' (1-64)",
     )
     create.set_defaults(handler=lambda a: _run(a, _create(a.name)))
 
@@ -70,7 +72,7 @@ async def _with_connection(url: str, job: Job) -> int:
 
 def _create(name: str) -> Job:
     async def job(conn: asyncpg.Connection) -> int:
-        if not ISSUER_NAME.match(name) or name in RESERVED_ISSUER_NAMES:
+        if not valid_issuer_name(name):
             print(
                 f"leaderboard: an issuer name must match {ISSUER_NAME.pattern} and not be "
                 f"{', '.join(sorted(RESERVED_ISSUER_NAMES))}",
@@ -80,7 +82,8 @@ def _create(name: str) -> Job:
         secret = secrets.token_urlsafe(SECRET_BYTES)
         if not await db_issuers.create_issuer(conn, name, secret):
             print(
-                f"leaderboard: the issuer {name!r} exists (a revoked name is never reused)",
+                f"leaderboard: the issuer {name!r} exists (names are unique ignoring case; a "
+                "revoked name is never reused)",
                 file=sys.stderr,
             )
             return EXIT_REFUSED

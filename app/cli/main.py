@@ -251,9 +251,10 @@ async def _list_actions(settings: Settings) -> int:
         actions = await list_actions(conn)
     finally:
         await conn.close()
-    print(f"{'id':<24} {'points':>6}  {'repeat':<6} {'active':<6} name")
+    print(f"{'id':<24} {'points':>6}  {'repeat':<6} {'active':<6} {'verify':<8} name")
     for a in actions:
-        print(f"{a.id:<24} {a.points:>6}  {a.repeat:<6} {'yes' if a.active else 'no':<6} {a.name}")
+        active = "yes" if a.active else "no"
+        print(f"{a.id:<24} {a.points:>6}  {a.repeat:<6} {active:<6} {a.verification:<8} {a.name}")
     return 0
 
 

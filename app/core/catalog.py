@@ -135,8 +135,9 @@ def parse_action(entry: Any, number: int | None = None) -> Action:
     verification = str(entry.get("verification") or "claim").strip()
     if verification not in VERIFICATIONS:
         raise fail("verification", f"must be one of {', '.join(VERIFICATIONS)}")
-    questions = _parse_texts(entry.get("questions"), MAX_QUESTION_CHARS, "questions", fail)
-    answers = _parse_texts(entry.get("answers"), MAX_ANSWER_CHARS, "answers", fail)
+    raw_questions, raw_answers = _quiz_fields(entry, fail)
+    questions = _parse_texts(raw_questions, MAX_QUESTION_CHARS, "questions", fail)
+    answers = _parse_texts(raw_answers, MAX_ANSWER_CHARS, "answers", fail)
     if verification == "quiz":
         if not questions:
             raise fail("questions", "a quiz needs at least one question")
@@ -164,6 +165,27 @@ def parse_action(entry: Any, number: int | None = None) -> Action:
         questions=questions,
         answers=answers,
     )
+
+
+def _quiz_fields(entry: Mapping[str, Any], fail: Any) -> tuple[Any, Any]:
+    """Questions and answer key as given: ``questions`` + ``answers`` (or ``answerKey``), or
+    one ``quiz`` list of ``{"question", "answer"}`` objects."""
+    answers = entry.get("answers")
+    for alias in ("answerKey", "answer_key"):
+        if entry.get(alias) not in (None, ""):
+            if answers not in (None, ""):
+                raise fail("answers", f"give answers or {alias}, not both")
+            answers = entry[alias]
+    quiz = entry.get("quiz")
+    if quiz in (None, ""):
+        return entry.get("questions"), answers
+    if entry.get("questions") not in (None, "") or answers not in (None, ""):
+        raise fail("quiz", "give quiz or questions and answers, not both")
+    if not isinstance(quiz, list) or not all(
+        isinstance(item, Mapping) and set(item) == {"question", "answer"} for item in quiz
+    ):
+        raise fail("quiz", 'must be a list of {"question": ..., "answer": ...} objects')
+    return [item["question"] for item in quiz], [item["answer"] for item in quiz]
 
 
 def _parse_texts(value: Any, max_chars: int, field_name: str, fail: Any) -> tuple[str, ...]:

@@ -122,7 +122,9 @@ class VerificationFailed(DomainError):
     code = "VERIFICATION_FAILED"
 
     def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message, reason=reason)
+        # Both beside the code, as every error's extra fields are, and in "details", where the
+        # issue that defined this error tells clients to look.
+        super().__init__(message, reason=reason, details={"reason": reason})
         self.reason = reason
 
 

@@ -83,15 +83,24 @@ class Ranks:
 
 class CompletionStore(Protocol):
     async def commit(
-        self, user_id: str, action_id: str, receipt_jti: str | None = None
+        self,
+        user_id: str,
+        action_id: str,
+        receipt_jti: str | None = None,
+        verified_as: str | None = None,
     ) -> Committed | None:
         """Record the completion and add its points in one commit; None when nothing was
-        applied (a repeat, an inactive action). Raises AccountGone for a missing user, and
-        VerificationFailed ("receipt_reused") when ``receipt_jti`` was already spent."""
+        applied (a repeat, an inactive action, an action whose verification is no longer
+        ``verified_as``). Raises AccountGone for a missing user, and VerificationFailed
+        ("receipt_reused") when ``receipt_jti`` was already spent."""
         ...
 
     async def receipt_used(self, receipt_jti: str) -> bool:
         """Whether a completion was already recorded with this receipt id."""
+        ...
+
+    async def verification_of(self, action_id: str) -> str | None:
+        """The active action's verification kind as stored now (None: no such action)."""
         ...
 
     async def prior(self, user_id: str, action_id: str) -> PriorCompletion | None:

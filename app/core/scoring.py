@@ -16,7 +16,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from app.core.catalog import Catalog
+from app.core.catalog import Action, Catalog
 from app.core.errors import AccountGone, AlreadyCompleted, DomainError, RateLimited, UnknownAction
 from app.core.ports import (
     Committed,
@@ -29,7 +29,7 @@ from app.core.ports import (
 )
 from app.core.ranking import iso
 from app.core.tokens import Identity
-from app.core.verification import receipt_reused, verify_completion
+from app.core.verification import receipt_reused, verification_changed, verify_completion
 
 __all__ = ["Committed", "Completion", "complete_action"]
 
@@ -69,9 +69,11 @@ async def complete_action(
         raise UnknownAction(action_id)
     proof = await verify_completion(action, identity, data, issuers)
 
-    committed = await store.commit(identity.user_id, action_id, proof.receipt_jti)
+    committed = await store.commit(
+        identity.user_id, action_id, proof.receipt_jti, verified_as=action.verification
+    )
     if committed is None:
-        raise await _refusal(store, identity.user_id, action_id, proof.receipt_jti)
+        raise await _refusal(store, identity.user_id, action, proof.receipt_jti)
     return await _placed(committed, store, ranking)
 
 
@@ -107,18 +109,22 @@ async def _placed(
 
 
 async def _refusal(
-    store: CompletionStore, user_id: str, action_id: str, receipt_jti: str | None
+    store: CompletionStore, user_id: str, action: Action, receipt_jti: str | None
 ) -> DomainError:
     """Why a commit applied nothing: a receipt already spent (a replay that lost the race
     to the unique key, or a repeat with the same receipt), a repeat, an action gone from
-    the catalog, or no user."""
+    the catalog, an action whose verification changed since this node's copy, or no user."""
+    action_id = action.id
     if receipt_jti is not None and await store.receipt_used(receipt_jti):
         return receipt_reused()
     prior = await store.prior(user_id, action_id)
     if prior is not None:
         return AlreadyCompleted(action_id, iso(prior.completed_at), prior.points_earned)
-    if not await store.action_is_active(action_id):
+    kind = await store.verification_of(action_id)
+    if kind is None:
         return UnknownAction(action_id)
+    if kind != action.verification:
+        return verification_changed(action_id, kind)
     return AccountGone()
 
 

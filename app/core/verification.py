@@ -24,7 +24,7 @@ from typing import Any
 import jwt
 
 from app.core.catalog import Action
-from app.core.errors import ServerOnlyAction, VerificationFailed
+from app.core.errors import DomainError, ServerOnlyAction, VerificationFailed
 from app.core.ports import IssuerDirectory
 from app.core.tokens import Identity
 
@@ -38,9 +38,14 @@ CLOCK_LEEWAY_SECONDS = 5
 MAX_RECEIPT_CHARS = 2048
 MAX_JTI_CHARS = 128
 _REQUIRED_CLAIMS = ["iss", "sub", "actionId", "jti", "iat", "exp"]
-# Issuer names (sql/003_verification.sql); "leaderboard" is the access tokens' own issuer.
-ISSUER_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,39}$")
+# Issuer names (sql/003_verification.sql), unique ignoring case; "leaderboard" (in any case)
+# is the access tokens' own issuer.
+ISSUER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 RESERVED_ISSUER_NAMES = frozenset({"leaderboard"})
+
+
+def valid_issuer_name(name: str) -> bool:
+    return bool(ISSUER_NAME.match(name)) and name.lower() not in RESERVED_ISSUER_NAMES
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,17 @@ async def verify_completion(
         return Proof(await check_receipt(action, identity, data, issuers))
     # "server", and any kind this build does not know: closed, never open.
     raise ServerOnlyAction(action.id)
+
+
+def verification_changed(action_id: str, kind: str) -> DomainError:
+    """The action's verification changed after this node read the catalog: refused on the
+    new rule (the node's copy catches up within CATALOG_REFRESH_SECONDS)."""
+    if kind == "server":
+        return ServerOnlyAction(action_id)
+    return _refused(
+        "verification_changed",
+        f"This action now needs {kind} verification; reload the catalog (GET /api/actions).",
+    )
 
 
 # -- quiz --------------------------------------------------------------------------------------

@@ -42,7 +42,10 @@ WITH clock AS (
 ), action AS (
     SELECT a.id, a.points, a.tags, completion_period(a.repeat, clock.at) AS period
       FROM actions a, clock
-     WHERE a.id = $2 AND a.active
+     -- $5: the verification the node checked the proof against (NULL: no check, e.g. a
+     -- server award). A node's catalog copy can be up to CATALOG_REFRESH_SECONDS old; an
+     -- action switched since (say from claim to receipt) must not pass on the old rule.
+     WHERE a.id = $2 AND a.active AND ($5::text IS NULL OR a.verification = $5::text)
 ), inserted AS (
     -- $4: the receipt id that proved it (NULL: none); its unique index refuses a replay.
     INSERT INTO score_history (user_id, action_id, period, score_change, created_at, receipt_jti)
@@ -113,16 +116,19 @@ async def commit_completion(
     at: datetime | None = None,
     answer_within: float | None = None,
     receipt_jti: str | None = None,
+    verified_as: str | None = None,
 ) -> Committed | None:
     """Record the completion and add its points, on ``users`` and on every board it counts
     on, in one statement; None when nothing was applied. ``at`` stands in for the database
     clock (tests at a period boundary); the service never passes it. ``answer_within``:
     seconds to wait for the answer (asyncpg's own timeout, which also asks the server to
     cancel); by default the connection's command timeout. ``receipt_jti``: the receipt id
-    the completion was proved with; one already spent raises VerificationFailed."""
+    the completion was proved with; one already spent raises VerificationFailed.
+    ``verified_as``: the verification kind the proof was checked against; nothing is applied
+    when the action's kind in the table differs."""
     try:
         row = await conn.fetchrow(
-            COMMIT_SQL, user_id, action_id, at, receipt_jti, timeout=answer_within
+            COMMIT_SQL, user_id, action_id, at, receipt_jti, verified_as, timeout=answer_within
         )
     except asyncpg.ForeignKeyViolationError:
         raise AccountGone() from None
@@ -167,7 +173,11 @@ class PgCompletions:
         self._timeouts = timeouts
 
     async def commit(
-        self, user_id: str, action_id: str, receipt_jti: str | None = None
+        self,
+        user_id: str,
+        action_id: str,
+        receipt_jti: str | None = None,
+        verified_as: str | None = None,
     ) -> Committed | None:
         try:
             conn = await self._pool.acquire(timeout=self._timeouts.acquire)
@@ -182,6 +192,7 @@ class PgCompletions:
                 action_id,
                 answer_within=self._timeouts.client_wait,
                 receipt_jti=receipt_jti,
+                verified_as=verified_as,
             )
         except DomainError:
             raise  # the server answered (AccountGone, a receipt already spent)
@@ -211,6 +222,12 @@ class PgCompletions:
                 "SELECT EXISTS (SELECT 1 FROM score_history WHERE receipt_jti = $1)", receipt_jti
             )
         )
+
+    async def verification_of(self, action_id: str) -> str | None:
+        kind: str | None = await self._pool.fetchval(
+            "SELECT verification FROM actions WHERE id = $1 AND active", action_id
+        )
+        return kind
 
     async def action_is_active(self, action_id: str) -> bool:
         return bool(

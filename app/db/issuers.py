@@ -30,10 +30,10 @@ class IssuerListing:
 
 
 async def create_issuer(conn: asyncpg.Connection, name: str, secret: str) -> bool:
-    """Register an issuer; False when the name is taken (revoked names stay taken)."""
+    """Register an issuer; False when the name is taken, ignoring case (revoked names stay
+    taken)."""
     created = await conn.fetchval(
-        "INSERT INTO issuers (name, secret) VALUES ($1, $2) "
-        "ON CONFLICT (name) DO NOTHING RETURNING true",
+        "INSERT INTO issuers (name, secret) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING true",
         name,
         secret,
     )
@@ -49,8 +49,8 @@ async def revoke_issuer(conn: asyncpg.Connection, name: str) -> datetime | None:
     """Revoke it (once: a second revoke keeps the first time); None when there is no such
     issuer."""
     revoked: datetime | None = await conn.fetchval(
-        "UPDATE issuers SET revoked_at = COALESCE(revoked_at, now()) WHERE name = $1 "
-        "RETURNING revoked_at",
+        "UPDATE issuers SET revoked_at = COALESCE(revoked_at, now()) "
+        "WHERE lower(name) = lower($1) RETURNING revoked_at",
         name,
     )
     return revoked

@@ -87,8 +87,10 @@ class ErrorDetail(BaseModel):
     fields: list[FieldProblem] | None = None
     # VALIDATION_ERROR for a body that is too large: the limit in bytes
     limit: int | None = None
-    # VERIFICATION_FAILED: why the proof did not hold (a stable code, docs/api.md)
+    # VERIFICATION_FAILED: why the proof did not hold (a stable code, docs/api.md), also
+    # as {"reason": ...} in details
     reason: str | None = None
+    details: dict[str, Any] | None = None
 
 
 class ErrorBody(BaseModel):

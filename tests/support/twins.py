@@ -47,6 +47,7 @@ class MemoryDatabase:
     active_actions: dict[str, int] = field(default_factory=dict)  # id -> points
     history: dict[tuple[str, str], CompletionRecord] = field(default_factory=dict)
     receipt_jtis: set[str] = field(default_factory=set)  # receipts spent (unique, like the index)
+    action_kinds: dict[str, str] = field(default_factory=dict)  # id -> verification (default claim)
     _clock: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def add_user(self, username: str) -> Identity:
@@ -65,10 +66,16 @@ class MemoryCompletions:
         self.db = db
 
     async def commit(
-        self, user_id: str, action_id: str, receipt_jti: str | None = None
+        self,
+        user_id: str,
+        action_id: str,
+        receipt_jti: str | None = None,
+        verified_as: str | None = None,
     ) -> Committed | None:
         points = self.db.active_actions.get(action_id)
         if points is None or (user_id, action_id) in self.db.history:
+            return None
+        if verified_as is not None and verified_as != await self.verification_of(action_id):
             return None
         user = self.db.users.get(user_id)
         if user is None:
@@ -88,6 +95,11 @@ class MemoryCompletions:
         return (
             None if record is None else PriorCompletion(record.completed_at, record.points_earned)
         )
+
+    async def verification_of(self, action_id: str) -> str | None:
+        if action_id not in self.db.active_actions:
+            return None
+        return self.db.action_kinds.get(action_id, "claim")
 
     async def receipt_used(self, receipt_jti: str) -> bool:
         return receipt_jti in self.db.receipt_jtis

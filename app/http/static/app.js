@@ -17,6 +17,10 @@ const CLOSE = {
   UNAUTHORIZED: 4001,
   TOKEN_EXPIRED: 4002,
   REPLACED: 4005,
+  // From the sessions work (issue 13): every session of the account ended (logout-all, a
+  // deleted account), or the account is banned. Either way: back to the login form.
+  SESSION_ENDED: 4006,
+  ACCOUNT_BANNED: 4007,
 };
 
 const $ = (id) => document.getElementById(id);
@@ -91,6 +95,7 @@ async function authed(path, options = {}) {
 
 function handleAuthFailure(error) {
   if (error.status === 401) signOut("Your session has ended. Please log in again.");
+  else if (error.code === "ACCOUNT_BANNED") signOut("This account has been suspended.");
   throw error;
 }
 
@@ -557,6 +562,14 @@ async function onLiveClose(socket, event) {
       signOut("Your session has ended. Please log in again.");
       return;
     }
+  }
+  if (event.code === CLOSE.SESSION_ENDED) {
+    signOut("Your session has ended. Please log in again.");
+    return;
+  }
+  if (event.code === CLOSE.ACCOUNT_BANNED) {
+    signOut("This account has been suspended.");
+    return;
   }
   if (event.code === CLOSE.REPLACED) {
     setConnection("offline", "Offline · live updates moved to your newer tab");
