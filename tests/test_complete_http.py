@@ -329,7 +329,7 @@ async def test_every_answer_is_quarts(sides: Sides, caplog: pytest.LogCaptureFix
                 if sent.fault:
                     fault = FAULTS[sent.fault]
 
-                    async def failing(*_: object, fault: Exception = fault) -> None:
+                    async def failing(*_: object, fault: Exception = fault, **__: object) -> None:
                         raise fault
 
                     sides.svc.completions.commit = failing  # type: ignore[method-assign]

@@ -152,3 +152,18 @@ async def test_two_nodes_grouping_the_same_users_never_deadlock(
     finally:
         for pool in pools:
             await pool.close()
+
+
+async def test_a_proof_checked_against_another_verification_applies_nothing(
+    stores: tuple[PgCompletions, GroupCommitStore], db: asyncpg.Connection
+) -> None:
+    # The node's catalog copy said "receipt"; the table says quiz_a is a claim: as COMMIT_SQL.
+    _, grouped = stores
+    ids = await users(db, "kind", 3)
+    results = await asyncio.gather(
+        grouped.commit(ids[0], "quiz_a", verified_as="receipt"),
+        grouped.commit(ids[1], "quiz_a", verified_as="claim"),
+        grouped.commit(ids[2], "quiz_a"),
+    )
+    assert results[0] is None
+    assert results[1] is not None and results[2] is not None

@@ -43,7 +43,8 @@ from app.db.pool import DbTimeouts
 log = logging.getLogger(__name__)
 
 # COMMIT_SQL (app/db/completions.py) over arrays: $1 user ids, $2 action ids, $3 receipt ids
-# (NULL: none), one element per completion, at most one per user; $4 as COMMIT_SQL's $3.
+# (NULL: none), $5 the verification kind each proof was checked against (NULL: no check), one
+# element per completion, at most one per user; $4 as COMMIT_SQL's $3.
 # Keep the two in step: tests/test_group_commit.py checks they record the same.
 GROUP_COMMIT_SQL = """
 WITH clock AS (
@@ -55,13 +56,18 @@ WITH clock AS (
     -- when a statement touches one user).
     SELECT id FROM users WHERE id = ANY ($1::uuid[]) ORDER BY id FOR UPDATE
 ), wanted AS (
-    SELECT w.user_id, w.action_id, w.receipt_jti
-      FROM unnest($1::uuid[], $2::text[], $3::text[]) AS w(user_id, action_id, receipt_jti)
+    SELECT w.user_id, w.action_id, w.receipt_jti, w.verified_as
+      FROM unnest($1::uuid[], $2::text[], $3::text[], $5::text[])
+           AS w(user_id, action_id, receipt_jti, verified_as)
       JOIN locked ON locked.id = w.user_id
 ), action AS (
     SELECT wanted.user_id, a.id, a.points, a.tags, completion_period(a.repeat, clock.at) AS period,
            wanted.receipt_jti
-      FROM wanted JOIN actions a ON a.id = wanted.action_id AND a.active, clock
+      FROM wanted
+      JOIN actions a
+        ON a.id = wanted.action_id AND a.active
+       AND (wanted.verified_as IS NULL OR a.verification = wanted.verified_as),
+           clock
 ), inserted AS (
     INSERT INTO score_history (user_id, action_id, period, score_change, created_at, receipt_jti)
     SELECT action.user_id, action.id, action.period, action.points, clock.at, action.receipt_jti
@@ -118,6 +124,7 @@ class _Pending:
     user_id: str
     action_id: str
     receipt_jti: str | None
+    verified_as: str | None
     answer: asyncio.Future[Committed | None] = field(repr=False)
 
 
@@ -144,10 +151,14 @@ class GroupCommitStore:
         self.refused = 0  # statements the server refused (each then committed alone)
 
     async def commit(
-        self, user_id: str, action_id: str, receipt_jti: str | None = None
+        self,
+        user_id: str,
+        action_id: str,
+        receipt_jti: str | None = None,
+        verified_as: str | None = None,
     ) -> Committed | None:
         answer: asyncio.Future[Committed | None] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Pending(user_id, action_id, receipt_jti, answer))
+        self._queue.append(_Pending(user_id, action_id, receipt_jti, verified_as, answer))
         self._dispatch()
         # Shielded: a caller that gives up (its client left) does not take the statement with
         # it; the others in its group still get their answers.
@@ -195,7 +206,7 @@ class GroupCommitStore:
     async def _alone(self, pending: _Pending) -> None:
         try:
             result = await self._inner.commit(
-                pending.user_id, pending.action_id, pending.receipt_jti
+                pending.user_id, pending.action_id, pending.receipt_jti, pending.verified_as
             )
         except BaseException as error:
             _fail(pending, error)
@@ -240,6 +251,7 @@ class GroupCommitStore:
                 [p.action_id for p in group],
                 [p.receipt_jti for p in group],
                 None,
+                [p.verified_as for p in group],
                 timeout=self._timeouts.client_wait,
             )
             return rows
@@ -268,6 +280,9 @@ class GroupCommitStore:
 
     async def receipt_used(self, receipt_jti: str) -> bool:
         return await self._inner.receipt_used(receipt_jti)
+
+    async def verification_of(self, action_id: str) -> str | None:
+        return await self._inner.verification_of(action_id)
 
     async def action_is_active(self, action_id: str) -> bool:
         return await self._inner.action_is_active(action_id)
