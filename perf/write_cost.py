@@ -2,11 +2,12 @@
 
     python -m perf.write_cost [--database-url URL] [--redis-url URL] [--rounds 3] [--seconds 4]
 
-Three service processes (``leaderboard serve --workers 1``) on one database and Redis namespace
-made for the run: ``quart`` (``COMPLETE_FAST_PATH=0 GROUP_COMMIT=0``: Quart on Hypercorn
-answers every completion, one statement each), ``lean`` (the front's lean path,
-app/edge/complete_http.py; ``GROUP_COMMIT=0``) and ``lean+group`` (as shipped: the lean path
-and group commit, app/db/group_commit.py). In
+Four service processes (``leaderboard serve --workers 1``) on one database and Redis namespace
+made for the run: ``quart`` (``COMPLETE_FAST_PATH=0 GROUP_COMMIT=0 GROUP_APPLY=0``: Quart on
+Hypercorn answers every completion, one statement and one apply round trip each), ``lean``
+(the front's lean path, app/edge/complete_http.py), ``lean+group`` (and group commit,
+app/db/group_commit.py) and ``lean+group+apply`` (as shipped: and group apply,
+app/redis/group_apply.py). In
 alternating rounds, each a closed loop over 32 keep-alive connections, every request a
 different (user, action): throughput, p50, and the server process's CPU seconds divided by
 the completions it answered. PostgreSQL, Redis and this generator share the machine, so the
@@ -35,9 +36,10 @@ from perf.stack import Server, leaderboard_server, new_dataset
 USERS = 20_000
 # What each server runs with: Quart as before, the lean path, the lean path and group commit.
 CONFIGS = {
-    "quart": {"COMPLETE_FAST_PATH": "0", "GROUP_COMMIT": "0"},
-    "lean": {"GROUP_COMMIT": "0"},
-    "lean+group": {},
+    "quart": {"COMPLETE_FAST_PATH": "0", "GROUP_COMMIT": "0", "GROUP_APPLY": "0"},
+    "lean": {"GROUP_COMMIT": "0", "GROUP_APPLY": "0"},
+    "lean+group": {"GROUP_APPLY": "0"},
+    "lean+group+apply": {},
 }
 CONNECTIONS = 32
 
@@ -118,7 +120,7 @@ async def main(
                 per = 1e6 * cpu / max(1, s.count)
                 figures[name].append((s.throughput, s.p50, per))
                 print(
-                    f"round {round_ + 1} {name:10s} {s.throughput:7,.0f}/s  p50 {s.p50:6.2f} ms  "
+                    f"round {round_ + 1} {name:16s} {s.throughput:7,.0f}/s  p50 {s.p50:6.2f} ms  "
                     f"server CPU {per:5.0f} µs/completion  errors {s.errors} "
                     f"{dict(result.statuses)}",
                     flush=True,
@@ -135,7 +137,7 @@ async def main(
                 print(f"profile of {name}: {profile / f'write-{name}.txt'}", flush=True)
         for name, rows in figures.items():
             print(
-                f"median {name:10s} {statistics.median(r[0] for r in rows):7,.0f}/s  "
+                f"median {name:16s} {statistics.median(r[0] for r in rows):7,.0f}/s  "
                 f"p50 {statistics.median(r[1] for r in rows):6.2f} ms  "
                 f"server CPU {statistics.median(r[2] for r in rows):5.0f} µs/completion",
                 flush=True,

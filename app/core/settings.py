@@ -104,6 +104,8 @@ class Settings(BaseSettings):
     complete_fast_path: bool = True
     # Completions arriving together commit in one statement (app/db/group_commit.py).
     group_commit: bool = True
+    # Their applies to Redis go in one round trip (app/redis/group_apply.py).
+    group_apply: bool = True
     # Ended sessions (bans, deletions, logout everywhere) are also read from PostgreSQL this
     # often, besides the immediate message: the bound on how late a node can learn of one.
     session_poll_seconds: float = Field(1.0, gt=0, le=5)

@@ -45,7 +45,7 @@ async def complete(
         store=svc.completions,
         catalog=svc.catalog,
         gate=svc.limiter,
-        ranking=svc.leaderboard,
+        ranking=svc.score_applies,
         issuers=svc.issuers,
         limit_per_minute=svc.settings.rate_limit_per_minute,
     )

@@ -41,6 +41,7 @@ from app.obs.metrics import Metrics
 from app.redis.board_cache import BoardCache
 from app.redis.broker import Subscription
 from app.redis.client import redis_from_url
+from app.redis.group_apply import GroupApply
 from app.redis.health import RedisHealth
 from app.redis.keys import Keys
 from app.redis.live_registry import Registry
@@ -89,6 +90,8 @@ class Services:
     sessions: Sessions  # the account guard and ending sessions (app/core/sessions.py)
     api_keys: PgApiKeys  # game servers' keys (POST /api/server/awards)
     awards: PgAwards
+    # What the write path applies committed scores through (app/redis/group_apply.py).
+    score_applies: LeaderboardCache | GroupApply
     _revocations: RevocationListener
 
     @classmethod
@@ -234,6 +237,7 @@ class Services:
             sessions=sessions,
             api_keys=PgApiKeys(pool),
             awards=PgAwards(pool),
+            score_applies=GroupApply(leaderboard) if settings.group_apply else leaderboard,
             _revocations=RevocationListener(
                 settings.database_url,
                 sessions.guard.learn_message,
