@@ -272,7 +272,7 @@ async def write_ceilings(
 
     async def commit() -> None:
         user, action = next(pairs)
-        await pool.fetchrow(COMMIT_SQL, user.user_id, f"perf_{action:03d}", None, None)
+        await pool.fetchrow(COMMIT_SQL, user.user_id, f"perf_{action:03d}", None, None, None)
 
     async def gate() -> None:
         await scripts.rate_limit(f"{data.name}:ceiling:{uuid.uuid4().hex[:6]}", 10, 60_000, "x")
