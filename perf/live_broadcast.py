@@ -104,7 +104,8 @@ class LeanClient(asyncio.Protocol):
             payload, opcode = buf[offset : offset + length], buf[0] & 0x0F
             buf = buf[offset + length :]
             if opcode == 1:
-                match = VERSION.search(payload, 0, 80)
+                # The version follows type, board, period and epoch (~90 bytes in).
+                match = VERSION.search(payload, 0, 160)
                 if match:
                     self.seen.setdefault(int(match.group(1)), now)
                     if not self.ready.done():

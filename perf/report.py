@@ -133,6 +133,13 @@ def markdown(results: dict[str, Any]) -> str:
             f"(commit-statement ceiling {commit_rate:,.0f}/s, ratio {ratio(best, commit_rate)}) → "
             f"{'met' if best >= 2000 else 'MISSED'}"
         )
+        full = ceil.get("gate+commit+apply", {}).get("throughput", 0)
+        if full:
+            goals.append(
+                f"- write max rate at p95 < 50 ms ≥ 0.8 x the same run's gate+commit+apply "
+                f"ceiling: {best:,.0f}/s vs {full:,.0f}/s, ratio {ratio(best, full)} → "
+                f"{'met' if best >= 0.8 * full else 'MISSED'} (the ramp's steps are 250/s apart)"
+            )
     for name, s in ceil.items():
         lines.append(row(f"ceiling: {name} (no HTTP, 32 in flight)", s))
     limits = r.get("limits")
@@ -180,6 +187,11 @@ def markdown(results: dict[str, Any]) -> str:
     if mixed:
         for part in ("read", "write", "live"):
             lines.append(row(f"mixed: {part}", mixed[part]))
+        w = mixed["write"]
+        goals.append(
+            f"- mixed: completion p95 < 25 ms and p99 < 100 ms: p95 {w['p95']:.1f} ms, "
+            f"p99 {w['p99']:.1f} ms → {'met' if w['p95'] < 25 and w['p99'] < 100 else 'MISSED'}"
+        )
     boards = r.get("boards")
     if boards:
         one, four = boards["one board"], boards["four boards"]

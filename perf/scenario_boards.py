@@ -73,12 +73,12 @@ async def write_ceilings(
 
     async def commit() -> None:
         user, action = next(pairs)
-        await pool.fetchrow(COMMIT_SQL, user.user_id, f"perf_{action:03d}", None)
+        await pool.fetchrow(COMMIT_SQL, user.user_id, f"perf_{action:03d}", None, None, None)
 
     async def all_three() -> None:
         await scripts.rate_limit(f"{data.name}:ceiling:{uuid.uuid4().hex[:6]}", 10, 60_000, "x")
         user, action = next(pairs)
-        row = await pool.fetchrow(COMMIT_SQL, user.user_id, f"perf_{action:03d}", None)
+        row = await pool.fetchrow(COMMIT_SQL, user.user_id, f"perf_{action:03d}", None, None, None)
         if row is None:
             return
         member = ranking_member(user.user_id, row["reached_at"])

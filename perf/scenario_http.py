@@ -16,10 +16,14 @@ from pathlib import Path
 import asyncpg
 from redis.asyncio import Redis
 
+from app.core.board import Board, Boards
 from app.core.ranking import iso, ranking_member
-from app.db.completions import COMMIT_SQL
+from app.db.completions import COMMIT_SQL, commit_completion
+from app.db.standings import PgStandings
 from app.http.services import keep_session
+from app.redis.health import RedisHealth
 from app.redis.keys import Keys
+from app.redis.ranking_cache import LeaderboardCache
 from app.redis.scripts import Scripts, Standing
 from perf.http_load import (
     OpenLoopResult,
@@ -254,7 +258,9 @@ async def write_ceilings(
     data: Dataset, users: list[PerfUser], seconds: float
 ) -> dict[str, Summary]:
     """Raw calls without HTTP, from one asyncio process, 32 at a time: the commit statement,
-    the gate script, the apply script, and all three in sequence."""
+    the gate script, the apply script (all-time board), and all three in sequence as the
+    service makes them (the gate on the user's key, the commit, and the apply of every board
+    the commit counted on in one round trip: app/redis/ranking_cache.py)."""
     # Configured as the service's pool is (app/services.py), 20 connections.
     pool = await asyncpg.create_pool(data.url, min_size=20, max_size=20, reset=keep_session)
     redis = Redis.from_url(data.redis_url)
@@ -266,7 +272,7 @@ async def write_ceilings(
 
     async def commit() -> None:
         user, action = next(pairs)
-        await pool.fetchrow(COMMIT_SQL, user.user_id, f"perf_{action:03d}", None)
+        await pool.fetchrow(COMMIT_SQL, user.user_id, f"perf_{action:03d}", None, None, None)
 
     async def gate() -> None:
         await scripts.rate_limit(f"{data.name}:ceiling:{uuid.uuid4().hex[:6]}", 10, 60_000, "x")
@@ -282,10 +288,24 @@ async def write_ceilings(
             iso(moment),
         )
 
+    # The service's own apply: every board the commit counted on, in one round trip.
+    board = Board()
+    cache = LeaderboardCache(
+        redis=redis,
+        scripts=scripts,
+        keys=keys,
+        standings=PgStandings(pool),
+        board=board,
+        health=RedisHealth(2.0),
+        boards=Boards(board),
+    )
+
     async def all_three() -> None:
-        await gate()
-        await commit()
-        await apply()
+        user, action = next(pairs)
+        await scripts.rate_limit(keys.rate_limit(user.user_id), 10_000, 60_000, uuid.uuid4().hex)
+        committed = await commit_completion(pool, user.user_id, f"perf_{action:03d}")
+        if committed is not None:
+            await cache.apply(committed)
 
     try:
         for name, call in (

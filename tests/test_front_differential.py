@@ -37,6 +37,11 @@ UPGRADE = (
     b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
     b"Sec-WebSocket-Version: 13\r\n\r\n"
 )
+COMPLETE = (
+    b"POST /api/action/complete HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer not.a.token\r\n"
+    b"Content-Type: application/json\r\nContent-Length: 22\r\n\r\n"
+    b'{"actionId": "quiz_a"}'
+)
 # Sent after every case: the server answers it and closes, which ends the conversation.
 LAST = b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
 
@@ -169,6 +174,46 @@ CASES = [
         b"\r\n" + b"GET /api/leaderboard HTTP/1.1\r\n",
         b"Host: x\r\n\r",
         b"\n",
+    ),
+    # Completions (app/edge/complete_http.py): the token is invalid, so every side answers 401
+    # without changing anything; what is compared is where each side finds requests end.
+    case("completion", COMPLETE),
+    case("pipelined completions and board reads", COMPLETE + BOARD + COMPLETE * 2 + BOARD),
+    case("completion split across TCP writes", COMPLETE[:20], COMPLETE[20:60], COMPLETE[60:]),
+    case("completion, body in a later write", COMPLETE[:-5], COMPLETE[-5:] + BOARD),
+    case(
+        "completion whose Content-Length covers the next request",
+        COMPLETE.replace(b"Content-Length: 22", b"Content-Length: 64") + BOARD,
+    ),
+    case(
+        "completion with a short body (waits for the rest)",
+        COMPLETE.replace(b"Content-Length: 22", b"Content-Length: 30"),
+    ),
+    case(
+        "completion, duplicate Content-Length",
+        COMPLETE.replace(b"Content-Length: 22", b"Content-Length: 22\r\nContent-Length: 23"),
+    ),
+    case(
+        "completion, Content-Length and Transfer-Encoding",
+        COMPLETE.replace(b"Content-Length: 22", b"Content-Length: 22\r\nTransfer-Encoding: chunked")
+        + BOARD,
+    ),
+    case("completion, bad Content-Length", COMPLETE.replace(b": 22", b": 2x") + BOARD),
+    case("completion, bare LF", COMPLETE.replace(b"Host: x\r\n", b"Host: x\n") + BOARD),
+    case("completion, obs-fold", COMPLETE.replace(b"Host: x\r\n", b"Host: x\r\n y\r\n") + BOARD),
+    case("completion, no Host", COMPLETE.replace(b"Host: x\r\n", b"") + BOARD),
+    case("completion over HTTP/1.0", COMPLETE.replace(b"HTTP/1.1", b"HTTP/1.0"), last=b""),
+    case(
+        "completion, body over the limit",
+        COMPLETE.replace(b"Content-Length: 22", b"Content-Length: 20000") + b" " * 19_978,
+    ),
+    case(
+        "completion, Expect: 100-continue",
+        COMPLETE.replace(b"Host: x\r\n", b"Host: x\r\nExpect: 100-continue\r\n"),
+    ),
+    case(
+        "completion, 20 KB of headers",
+        COMPLETE.replace(b"Host: x\r\n", b"Host: x\r\nX-Pad: " + b"a" * 20_000 + b"\r\n"),
     ),
     case("garbage", b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 64),
     case("incomplete request", b"GET /api/leaderboard HTTP/1.1\r\nHost: x\r\n"),

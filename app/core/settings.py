@@ -99,6 +99,13 @@ class Settings(BaseSettings):
     trusted_proxies: Networks = ()
     password_time_cost: int = Field(3, ge=1, le=10)
     password_memory_kib: int = Field(65536, ge=1024, le=1 << 21)
+    # POST /api/action/complete answered on the front's lean path (app/edge/complete_http.py);
+    # off: through Quart, as before (the benchmarks compare the two).
+    complete_fast_path: bool = True
+    # Completions arriving together commit in one statement (app/db/group_commit.py).
+    group_commit: bool = True
+    # Their applies to Redis go in one round trip (app/redis/group_apply.py).
+    group_apply: bool = True
     # Ended sessions (bans, deletions, logout everywhere) are also read from PostgreSQL this
     # often, besides the immediate message: the bound on how late a node can learn of one.
     session_poll_seconds: float = Field(1.0, gt=0, le=5)

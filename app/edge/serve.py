@@ -28,6 +28,7 @@ from quart import Quart
 
 from app.core.settings import Settings
 from app.edge.board_http import BoardResponder, served_metrics
+from app.edge.complete_http import CompleteResponder
 from app.edge.front import FrontProtocol, Handoff
 from app.edge.hypercorn_bridge import HypercornBridge
 from app.edge.supervisor import Supervisor, die_with_parent, ignore_interrupts, parent_alive
@@ -93,12 +94,27 @@ def _worker(config: Config, sockets: Sockets, parent: int | None, settings: Sett
         asyncio.run(serve_node(app, config, sockets, parent))
 
 
+class FrontShutdown:
+    """What a node drains on shutdown: completions the front answers, and Hypercorn's."""
+
+    def __init__(self, handoff: Handoff, bridge: HypercornBridge) -> None:
+        self._handoff = handoff
+        self._bridge = bridge
+
+    async def shutdown(self, grace: float) -> None:
+        await asyncio.gather(self._handoff.drain(grace), self._bridge.shutdown(grace))
+
+
 def front_factory(
-    app: Quart, config: Config, board_fast_path: bool = True
-) -> tuple[Callable[[], FrontProtocol], HypercornBridge]:
+    app: Quart,
+    config: Config,
+    board_fast_path: bool = True,
+    complete_fast_path: bool | None = None,
+) -> tuple[Callable[[], FrontProtocol], FrontShutdown]:
     """The protocol factory for this node's listening sockets (the app must have started),
-    and the bridge to drain on shutdown. Without the fast path every request but a live
-    upgrade goes through Hypercorn (the reference the differential tests compare with)."""
+    and what to drain on shutdown. Without the fast paths every request but a live upgrade
+    goes through Hypercorn (the reference the differential tests compare with);
+    ``complete_fast_path`` follows ``board_fast_path`` and the settings unless given."""
     services = app.extensions["leaderboard"]
     bridge = HypercornBridge(app, config)
     board = (
@@ -106,8 +122,11 @@ def front_factory(
         if board_fast_path
         else None
     )
-    handoff = Handoff(bridge.adopt, services.live.protocol, REQUEST_LINE_SECONDS, board)
-    return (lambda: FrontProtocol(handoff)), bridge
+    if complete_fast_path is None:
+        complete_fast_path = board_fast_path and services.settings.complete_fast_path
+    complete = CompleteResponder(services, app.config) if complete_fast_path else None
+    handoff = Handoff(bridge.adopt, services.live.protocol, REQUEST_LINE_SECONDS, board, complete)
+    return (lambda: FrontProtocol(handoff)), FrontShutdown(handoff, bridge)
 
 
 async def serve_node(

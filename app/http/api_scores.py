@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-import orjson
 from pydantic import BaseModel, Field, JsonValue, StrictStr
 from quart import Blueprint
 from quart_schema import security_scheme, tag, validate_request, validate_response
@@ -14,10 +13,10 @@ from app.core import profile
 from app.core.board_reads import board_standings
 from app.core.catalog import Action
 from app.core.profile import Profile
-from app.core.scoring import Completion, complete_action
+from app.core.scoring import Completion
 from app.core.tokens import Identity
+from app.http import complete_flow
 from app.http.api_boards import StandingEntry
-from app.http.errors import validation_error
 from app.http.openapi import errors
 from app.http.request import requires_identity, services
 
@@ -158,22 +157,7 @@ class MeResponse(BaseModel):
 async def complete(data: CompleteRequest, identity: Identity) -> CompleteResponse:
     """Complete an action; the server decides the points (10 per minute per user) and checks
     the proof the action's `verification` asks for."""
-    svc = services()
-    if data.data is not None and len(orjson.dumps(data.data)) > svc.settings.max_action_data_bytes:
-        raise validation_error(
-            f"`data` is larger than {svc.settings.max_action_data_bytes} bytes.", field="data"
-        )
-    completion = await complete_action(
-        identity=identity,
-        action_id=data.actionId,
-        data=data.data,
-        store=svc.completions,
-        catalog=svc.catalog,
-        gate=svc.limiter,
-        ranking=svc.leaderboard,
-        issuers=svc.issuers,
-        limit_per_minute=svc.settings.rate_limit_per_minute,
-    )
+    completion = await complete_flow.complete(services(), identity, data.actionId, data.data)
     return CompleteResponse.of(completion)
 
 

@@ -29,6 +29,7 @@ from app.db.api_keys import PgApiKeys
 from app.db.awards import PgAwards
 from app.db.boards import PgBoards, refresh_boards
 from app.db.completions import PgCompletions
+from app.db.group_commit import GroupCommitStore
 from app.db.issuers import PgIssuers
 from app.db.pool import DbTimeouts, create_pool
 from app.db.pool import keep_session as keep_session  # perf/ imports it from here
@@ -40,6 +41,7 @@ from app.obs.metrics import Metrics
 from app.redis.board_cache import BoardCache
 from app.redis.broker import Subscription
 from app.redis.client import redis_from_url
+from app.redis.group_apply import GroupApply
 from app.redis.health import RedisHealth
 from app.redis.keys import Keys
 from app.redis.live_nodes import REPORT_SECONDS as LIVE_REPORT_SECONDS
@@ -72,7 +74,7 @@ class Services:
     board_catalog: BoardCatalog
     boards_db: PgBoards
     accounts: PgAccounts
-    completions: PgCompletions
+    completions: PgCompletions | GroupCommitStore
     profiles: PgProfiles
     limiter: RateLimiter
     leaderboard: LeaderboardCache
@@ -91,6 +93,8 @@ class Services:
     live_nodes: LiveNodes  # each node's live connection count (the admin analytics)
     api_keys: PgApiKeys  # game servers' keys (POST /api/server/awards)
     awards: PgAwards
+    # What the write path applies committed scores through (app/redis/group_apply.py).
+    score_applies: LeaderboardCache | GroupApply
     _revocations: RevocationListener
 
     @classmethod
@@ -207,7 +211,7 @@ class Services:
             board_catalog=board_catalog,
             boards_db=boards_db,
             accounts=PgAccounts(pool),
-            completions=PgCompletions(pool, DbTimeouts.from_settings(settings)),
+            completions=completion_store(pool, settings),
             profiles=PgProfiles(pool),
             limiter=RateLimiter(
                 Scripts(gate_redis, keys), keys, health, settings.rate_limit_window_seconds
@@ -237,6 +241,7 @@ class Services:
             live_nodes=LiveNodes(redis, keys, registry.node_id),
             api_keys=PgApiKeys(pool),
             awards=PgAwards(pool),
+            score_applies=GroupApply(leaderboard) if settings.group_apply else leaderboard,
             _revocations=RevocationListener(
                 settings.database_url,
                 sessions.guard.learn_message,
@@ -342,3 +347,10 @@ def redis_client(url: str, *, reply_timeout: float, connect_timeout: float) -> R
         retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
         max_connections=REDIS_MAX_CONNECTIONS,
     )
+
+
+def completion_store(pool: asyncpg.Pool, settings: Settings) -> PgCompletions | GroupCommitStore:
+    """Completions committed one statement each, or grouped (app/db/group_commit.py)."""
+    timeouts = DbTimeouts.from_settings(settings)
+    single = PgCompletions(pool, timeouts)
+    return GroupCommitStore(single, pool, timeouts) if settings.group_commit else single

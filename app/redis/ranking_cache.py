@@ -81,8 +81,29 @@ class LeaderboardCache:
         the commit counted on into that board's current period, in one round trip. The
         all-time result answers; None when Redis cannot be reached or the all-time ranking is
         cold: the caller then ranks from PostgreSQL, as in an outage."""
+        applies = self._applies(committed)
+        results = await self._call(self._scripts.apply_scores, applies, iso(committed.reached_at))
+        return None if results is None else self._taken(results)
+
+    async def apply_many(self, commits: list[Committed]) -> list[ApplyResult | None]:
+        """``apply`` of several commits in ONE round trip (app/redis/group_apply.py)."""
+        calls = [(self._applies(c), iso(c.reached_at)) for c in commits]
+        replies = await self._call(self._scripts.apply_scores_of_many, calls)
+        if replies is None:
+            return [None] * len(commits)
+        out: list[ApplyResult | None] = []
+        for reply in replies:
+            if isinstance(reply, Exception):
+                self._health.failed(reply, "leaderboard update")
+                self._health.fell_back()
+                out.append(None)
+            else:
+                out.append(self._taken(reply))
+        return out
+
+    def _applies(self, committed: Committed) -> list[BoardApply]:
         member = ranking_member(committed.user_id, committed.reached_at)
-        applies = [
+        return [
             BoardApply(
                 self._keys.all_time,
                 Standing(committed.user_id, committed.username, committed.score, member),
@@ -95,9 +116,9 @@ class LeaderboardCache:
             )
             for b in committed.boards
         ]
-        results = await self._call(self._scripts.apply_scores, applies, iso(committed.reached_at))
-        if results is None:
-            return None
+
+    def _taken(self, results: list[ApplyResult]) -> ApplyResult | None:
+        """Take what the apply published; the all-time result (None: cold)."""
         for other in results[1:]:
             if other.message:
                 self._boards.offer(other.message)

@@ -230,23 +230,38 @@ class Scripts:
         Not redis-py's pipelined ``Script``, which asks SCRIPT EXISTS first: a second round
         trip on every call. After a SCRIPT FLUSH the script is loaded and the pipeline run
         again, which is harmless: every apply is idempotent."""
+        (results,) = await self.apply_scores_of_many([(applies, updated_at)])
+        if isinstance(results, Exception):
+            raise results
+        return results
+
+    async def apply_scores_of_many(
+        self, commits: Sequence[tuple[Sequence[BoardApply], str]]
+    ) -> list[list[ApplyResult] | Exception]:
+        """``apply_scores`` of several commits in ONE round trip (group apply); for each
+        commit its results, or the error one of its replies was."""
         script = self._apply_score
         for attempt in (1, 2):
             async with self._redis.pipeline(transaction=False) as pipe:
-                for item in applies:
-                    keys, args = self._apply_call(
-                        item.standing, updated_at, item.board, item.expire_at_ms
-                    )
-                    pipe.evalsha(script.sha, len(keys), *keys, *args)
+                for applies, updated_at in commits:
+                    for item in applies:
+                        keys, args = self._apply_call(
+                            item.standing, updated_at, item.board, item.expire_at_ms
+                        )
+                        pipe.evalsha(script.sha, len(keys), *keys, *args)
                 replies = await pipe.execute(raise_on_error=False)
             missing = [r for r in replies if isinstance(r, NoScriptError)]
             if not missing or attempt == 2:
                 break
             script.sha = await self._redis.script_load(script.script)
-        for reply in replies:
-            if isinstance(reply, Exception):
-                raise reply
-        return [_apply_result(reply) for reply in replies]
+        out: list[list[ApplyResult] | Exception] = []
+        start = 0
+        for applies, _ in commits:
+            mine = replies[start : start + len(applies)]
+            start += len(applies)
+            error = next((r for r in mine if isinstance(r, Exception)), None)
+            out.append(error if error is not None else [_apply_result(r) for r in mine])
+        return out
 
     def _apply_call(
         self, standing: Standing, updated_at: str, board: BoardKeys, expire_at_ms: int
