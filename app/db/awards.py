@@ -31,7 +31,10 @@ SELECT request_hash, points, new_score, response
   FROM server_awards WHERE api_key_id = $1 AND idempotency_key = $2
 """
 
-ACCOUNT_SQL = "SELECT banned_at IS NOT NULL FROM users WHERE id = $1"
+# Locks the user's row before the commit writes, the order a group commit takes
+# (app/db/group_commit.py): an award and a group holding the same user queue, never deadlock;
+# a ban (an UPDATE of that row) waits for the award or is seen by it.
+ACCOUNT_SQL = "SELECT banned_at IS NOT NULL FROM users WHERE id = $1 FOR UPDATE"
 
 COMMITTED_SQL = """
 UPDATE server_awards SET points = $3, new_score = $4
