@@ -28,21 +28,22 @@ SELECT id, name, points, repeat, description, active, tags, verification, quiz_q
 async def list_actions(conn: asyncpg.Connection | asyncpg.Pool) -> list[Action]:
     """Every action, answer keys included (they verify quizzes on this node; the API's
     catalog model leaves them out)."""
-    return [
-        Action(
-            id=row["id"],
-            name=row["name"],
-            points=row["points"],
-            repeat=row["repeat"],
-            description=row["description"],
-            active=row["active"],
-            tags=tuple(row["tags"]),
-            verification=row["verification"],
-            questions=tuple(row["quiz_questions"]),
-            answers=tuple(row["quiz_answers"]),
-        )
-        for row in await conn.fetch(LIST_SQL)
-    ]
+    return [_action(row) for row in await conn.fetch(LIST_SQL)]
+
+
+def _action(row: asyncpg.Record) -> Action:
+    return Action(
+        id=row["id"],
+        name=row["name"],
+        points=row["points"],
+        repeat=row["repeat"],
+        description=row["description"],
+        active=row["active"],
+        tags=tuple(row["tags"]),
+        verification=row["verification"],
+        questions=tuple(row["quiz_questions"]),
+        answers=tuple(row["quiz_answers"]),
+    )
 
 
 async def upsert_actions(conn: asyncpg.Connection, actions: list[Action]) -> int:
@@ -118,20 +119,7 @@ def _columns(a: Action) -> tuple[object, ...]:
 async def lock_action(conn: asyncpg.Connection, action_id: str) -> Action | None:
     """One action (answer key included), locked until the transaction ends."""
     row = await conn.fetchrow(LOCK_SQL, action_id)
-    if row is None:
-        return None
-    return Action(
-        id=row["id"],
-        name=row["name"],
-        points=row["points"],
-        repeat=row["repeat"],
-        description=row["description"],
-        active=row["active"],
-        tags=tuple(row["tags"]),
-        verification=row["verification"],
-        questions=tuple(row["quiz_questions"]),
-        answers=tuple(row["quiz_answers"]),
-    )
+    return None if row is None else _action(row)
 
 
 async def insert_action(conn: asyncpg.Connection, action: Action) -> bool:

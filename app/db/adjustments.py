@@ -30,9 +30,11 @@ from app.core.ports import BoardScore, Committed
 from app.core.tokens import Identity
 from app.db import audit
 
+# Every admin change to a user (corrections, bans) locks the user's row first: the order a
+# commit takes, so they queue behind completions instead of deadlocking.
 LOCK_USER_SQL = """
-SELECT id::text AS user_id, username, score, reached_at, banned_at IS NOT NULL AS banned,
-       clock_timestamp() AS at
+SELECT id::text AS user_id, username, score, reached_at, banned_at,
+       banned_at IS NOT NULL AS banned, clock_timestamp() AS at
   FROM users WHERE id = $1 FOR UPDATE
 """
 
@@ -85,7 +87,7 @@ UPDATE board_scores SET score = score - $4, reached_at = $5, updated_at = clock_
 DROP_BOARD_SQL = "DELETE FROM board_scores WHERE board_id = $1 AND period = $2 AND user_id = $3"
 
 
-async def _lock_user(conn: asyncpg.Connection, user_id: str) -> asyncpg.Record:
+async def lock_user(conn: asyncpg.Connection, user_id: str) -> asyncpg.Record:
     row = await conn.fetchrow(LOCK_USER_SQL, user_id)
     if row is None:
         raise NotFound(f"There is no user {user_id[:40]!r}.", userId=user_id[:40])
@@ -98,7 +100,7 @@ async def adjust(
     """Add ``points`` (negative: take away) to the user's all-time score, recorded in their
     history as an adjustment with ``reason``; ScoreWouldBeNegative, NotFound."""
     async with conn.transaction():
-        user = await _lock_user(conn, user_id)
+        user = await lock_user(conn, user_id)
         if user["score"] + points < 0:
             raise ScoreWouldBeNegative(user["score"], points)
         history_id = await conn.fetchval(INSERT_ADJUSTMENT_SQL, user_id, points, user["at"], reason)
@@ -132,7 +134,7 @@ async def remove_completion(
     board it counted on; NotFound for an unknown user or completion, ScoreWouldBeNegative when
     adjustments since leave less than its points."""
     async with conn.transaction():
-        user = await _lock_user(conn, user_id)
+        user = await lock_user(conn, user_id)
         found = await conn.fetchrow(COMPLETION_SQL, completion_id, user_id)
         if found is None:
             raise NotFound(

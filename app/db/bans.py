@@ -18,15 +18,10 @@ import asyncpg
 from app.core.admin import BanChange, CurrentPeriods
 from app.core.audit import AuditRecord
 from app.core.boards import ALL_PERIOD, ALL_TIME
-from app.core.errors import NotFound
 from app.core.ports import RestoredStanding
 from app.core.tokens import Identity
 from app.db import audit
-
-LOCK_SQL = """
-SELECT id::text AS user_id, username, banned_at, score, reached_at
-  FROM users WHERE id = $1 FOR UPDATE
-"""
+from app.db.adjustments import lock_user
 
 BAN_SQL = """
 UPDATE users SET banned_at = clock_timestamp(), ban_reason = $2, updated_at = clock_timestamp()
@@ -54,18 +49,11 @@ SELECT s.board_id::text AS board_id, s.period, s.score, s.reached_at
 """
 
 
-async def _lock(conn: asyncpg.Connection, user_id: str) -> asyncpg.Record:
-    row = await conn.fetchrow(LOCK_SQL, user_id)
-    if row is None:
-        raise NotFound(f"There is no user {user_id[:40]!r}.", userId=user_id[:40])
-    return row
-
-
 async def ban(
     conn: asyncpg.Connection, admin: Identity, user_id: str, reason: str, current: CurrentPeriods
 ) -> BanChange:
     async with conn.transaction():
-        user = await _lock(conn, user_id)
+        user = await lock_user(conn, user_id)
         if user["banned_at"] is not None:
             return BanChange(user_id, user["username"], False, user["banned_at"])
         banned_at: datetime = await conn.fetchval(BAN_SQL, user_id, reason)
@@ -86,7 +74,7 @@ async def unban(
     conn: asyncpg.Connection, admin: Identity, user_id: str, reason: str, current: CurrentPeriods
 ) -> BanChange:
     async with conn.transaction():
-        user = await _lock(conn, user_id)
+        user = await lock_user(conn, user_id)
         if user["banned_at"] is None:
             return BanChange(user_id, user["username"], False, None)
         await conn.execute(UNBAN_SQL, user_id)

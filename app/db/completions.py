@@ -137,8 +137,11 @@ async def commit_completion(
             raise
         # Spent already, perhaps by another node an instant ago: the index decided.
         raise receipt_reused() from None
-    if row is None:
-        return None
+    return None if row is None else committed_from_row(user_id, row)
+
+
+def committed_from_row(user_id: str, row: asyncpg.Record) -> Committed:
+    """What a commit statement (single or grouped) answered for one user's completion."""
     boards = tuple(
         BoardScore(board_id, period, score, ends_at)
         for board_id, period, score, ends_at in zip(

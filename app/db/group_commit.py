@@ -36,8 +36,13 @@ from dataclasses import dataclass, field
 import asyncpg
 
 from app.core.errors import CommitOutcomeUnknown, DatabaseUnavailable
-from app.core.ports import BoardScore, Committed, PriorCompletion, Ranks
-from app.db.completions import DATABASE_ERRORS, PgCompletions, outcome_unknown
+from app.core.ports import Committed, PriorCompletion, Ranks
+from app.db.completions import (
+    DATABASE_ERRORS,
+    PgCompletions,
+    committed_from_row,
+    outcome_unknown,
+)
 from app.db.pool import DbTimeouts
 
 log = logging.getLogger(__name__)
@@ -235,7 +240,7 @@ class GroupCommitStore:
         by_user = {row["user_id"]: row for row in rows}
         for pending in group:
             row = by_user.get(pending.user_id)
-            _answer(pending, None if row is None else _committed(pending.user_id, row))
+            _answer(pending, None if row is None else committed_from_row(pending.user_id, row))
 
     async def _send(self, group: list[_Pending]) -> list[asyncpg.Record]:
         """The group's statement, its failures sorted as PgCompletions.commit sorts one's."""
@@ -327,19 +332,3 @@ def _fail(pending: _Pending, error: BaseException) -> None:
 def _answer(pending: _Pending, result: Committed | None) -> None:
     if not pending.answer.done():
         pending.answer.set_result(result)
-
-
-def _committed(user_id: str, row: asyncpg.Record) -> Committed:
-    boards = tuple(
-        BoardScore(board_id, period, score, ends_at)
-        for board_id, period, score, ends_at in zip(
-            row["board_ids"],
-            row["board_periods"],
-            row["board_scores"],
-            row["board_ends"],
-            strict=True,
-        )
-    )
-    return Committed(
-        user_id, row["username"], row["score"], row["reached_at"], row["points"], boards
-    )
