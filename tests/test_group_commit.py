@@ -167,3 +167,18 @@ async def test_a_proof_checked_against_another_verification_applies_nothing(
     )
     assert results[0] is None
     assert results[1] is not None and results[2] is not None
+
+
+async def test_the_database_rank_fallback_leaves_banned_players_out(
+    stores: tuple[PgCompletions, GroupCommitStore], db: asyncpg.Connection
+) -> None:
+    """While Redis is away a completion's rank comes from PostgreSQL (RANKS_SQL): a banned
+    player is on no board, so it does not count above anyone there either."""
+    single, _ = stores
+    cheat, honest, player = await users(db, "rankfallback", 3)
+    await db.execute("UPDATE users SET score = 500 WHERE id = ANY($1::uuid[])", [cheat, honest])
+    await db.execute("UPDATE users SET score = 50 WHERE id = $1", player)
+    assert (await single.ranks(player, 50, 0)).rank == 3
+    await db.execute("UPDATE users SET banned_at = now() WHERE id = $1", cheat)
+    ranks = await single.ranks(player, 50, 40)
+    assert (ranks.rank, ranks.previous_rank) == (2, 2)
